@@ -38,7 +38,10 @@ fn scenarios() -> Vec<String> {
         for e in std::fs::read_dir(repo().join(dir)).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "toml") {
-                out.push(format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()));
+                out.push(format!(
+                    "{dir}/{}",
+                    p.file_name().unwrap().to_string_lossy()
+                ));
             }
         }
     }

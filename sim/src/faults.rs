@@ -13,7 +13,7 @@
 //! first upgrade is the same under every policy and unaffected by traffic.
 
 use crate::dist::DurationDist;
-use crate::policy::Cohort;
+use crate::protocol::Cohort;
 use crate::rng::{Rng, Streams};
 use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@
 use super::measure::{Acc, Scope};
 use super::spec::Provider;
 use super::AnalysisPhase;
-use crate::policy::{Cohort, Observation};
+use crate::protocol::{Cohort, Observation};
 use crate::stats::{judge, Classification, JudgeConfig, JudgeReport, MetricConfig};
 use std::collections::BTreeMap;
 

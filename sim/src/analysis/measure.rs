@@ -6,7 +6,7 @@
 //! summed, latency quantiles are averaged weighted by requests (monitoring
 //! systems cannot add quantiles; this is the usual dashboard approximation).
 
-use crate::policy::{Cohort, GroupView, Observation, Sample};
+use crate::protocol::{Cohort, GroupView, Observation, Sample};
 use serde::{Deserialize, Serialize};
 
 /// The quantity a metric reads (Argo: the provider's query).

@@ -37,7 +37,7 @@ use super::judge::{self, Series};
 use super::measure::{Scope, Window};
 use super::spec::{AnalysisSpec, CohortName, MetricSpec, Provider};
 use super::AnalysisPhase;
-use crate::policy::{Action, Cohort, Observation};
+use crate::protocol::{Action, Cohort, Observation};
 use crate::time::{SimDuration, SimTime};
 
 /// Counters of one metric (Argo's `MetricResult`).

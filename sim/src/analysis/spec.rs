@@ -22,7 +22,7 @@
 
 use super::condition::Condition;
 use super::measure::{Query, Selector};
-use crate::scenario::{Checker, ScenarioError};
+use crate::located::{Checker, LocatedError as ScenarioError};
 use crate::stats::Direction;
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};

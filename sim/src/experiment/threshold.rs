@@ -24,8 +24,8 @@
 
 use super::analysis::{self, Better, METRICS, PROPORTIONS};
 use super::stats;
+use crate::located::{LocatedError as ScenarioError, TomlIndex};
 use crate::record::Summary;
-use crate::scenario::{ScenarioError, TomlIndex};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;

@@ -1,7 +1,7 @@
 //! Big-bang: every host of every group is told to move at once.
 
 use super::{Action, Cohort, Observation, Outcome, Policy};
-use crate::scenario::ChangeMode;
+use crate::protocol::ChangeMode;
 
 /// Upgrades everything at the first tick, then waits until every host serves
 /// the new version.

@@ -27,7 +27,7 @@ use super::common::{new_available, Rollback};
 use super::spec::BlueGreenSpec;
 use super::{Action, Milestones, Observation, Outcome, Policy};
 use crate::analysis::{AnalysisPhase, AnalysisRun, Scope};
-use crate::scenario::ChangeMode;
+use crate::protocol::ChangeMode;
 use crate::time::{SimDuration, SimTime};
 
 #[derive(Clone, Debug)]

@@ -32,7 +32,7 @@ use super::common::{new_available, replicas_for_weight, roll_forward, scale_new,
 use super::spec::{CanaryScale, CanarySpec, CanaryStep};
 use super::{Action, Milestones, Observation, Outcome, Policy};
 use crate::analysis::{AnalysisRun, Scope};
-use crate::scenario::ChangeMode;
+use crate::protocol::ChangeMode;
 use crate::time::{SimDuration, SimTime};
 
 const PROGRESS_DEADLINE: SimDuration = SimDuration::from_secs(600);

@@ -3,7 +3,7 @@
 
 use super::rolling::{plan_rolling, resolve_fenceposts};
 use super::{Action, Cohort, GroupView, Observation, Outcome};
-use crate::scenario::{ChangeMode, IntOrPercent};
+use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
 
 /// Hosts a canary of `weight` percent of `desired` needs: the nearest count,

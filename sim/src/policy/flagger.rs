@@ -34,8 +34,8 @@ use super::spec::FlaggerSpec;
 use super::{Action, Milestones, Observation, Outcome, Policy};
 use crate::analysis::measure::{Scope, Window};
 use crate::analysis::Selector;
-use crate::policy::Cohort;
-use crate::scenario::{ChangeMode, IntOrPercent};
+use crate::protocol::Cohort;
+use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
 
 const PROGRESS_DEADLINE: SimDuration = SimDuration::from_secs(600);

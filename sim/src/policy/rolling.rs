@@ -21,7 +21,7 @@
 //! 0 (validation enforces it).
 
 use super::{Action, Cohort, CohortView, Observation, Outcome, Policy};
-use crate::scenario::{ChangeMode, IntOrPercent};
+use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
 
 /// Absolute `(maxSurge, maxUnavailable)` for `replicas`

@@ -10,7 +10,10 @@
 
 use crate::analysis::spec::{resolve, RawAnalysisRef, RawTemplate, TemplateContext};
 use crate::analysis::{AnalysisSpec, Query};
-use crate::scenario::{ChangeMode, Checker, Role, ScenarioError};
+use crate::fleet::Role;
+use crate::located::{Checker, LocatedError as ScenarioError};
+use crate::protocol::ChangeMode;
+pub use crate::protocol::IntOrPercent;
 use crate::time::SimDuration;
 use crate::traffic::Traffic;
 use serde::{Deserialize, Serialize};
@@ -161,49 +164,6 @@ pub enum RawPolicy {
 }
 
 // ---- validated ---------------------------------------------------------------
-
-/// A count or a percentage of a role's hosts (`2` or `"25%"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IntOrPercent {
-    Count(u32),
-    Percent(u32),
-}
-
-impl IntOrPercent {
-    /// Kubernetes' `GetScaledValueFromIntOrPercent`: percentages of `total`
-    /// rounded up or down as asked.
-    pub fn resolve(self, total: u32, round_up: bool) -> u32 {
-        match self {
-            IntOrPercent::Count(n) => n,
-            IntOrPercent::Percent(p) => {
-                let x = total as u64 * p as u64;
-                (if round_up { x.div_ceil(100) } else { x / 100 }) as u32
-            }
-        }
-    }
-    pub fn is_zero(self) -> bool {
-        matches!(self, IntOrPercent::Count(0) | IntOrPercent::Percent(0))
-    }
-}
-
-impl std::fmt::Display for IntOrPercent {
-    /// As a scenario writes it: `2` or `25%`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IntOrPercent::Count(n) => write!(f, "{n}"),
-            IntOrPercent::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
-
-impl Serialize for IntOrPercent {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match *self {
-            IntOrPercent::Count(n) => s.serialize_u32(n),
-            IntOrPercent::Percent(p) => s.collect_str(&format_args!("{p}%")),
-        }
-    }
-}
 
 /// Allowed hours and days, in a time zone. Outside them the policy waits.
 #[derive(Clone, Debug, PartialEq, Serialize)]

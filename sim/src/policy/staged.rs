@@ -13,7 +13,7 @@ use super::common::Rollback;
 use super::spec::StagedSpec;
 use super::{Action, Cohort, Milestones, Observation, Outcome, Policy};
 use crate::analysis::{AnalysisPhase, AnalysisRun, Scope};
-use crate::scenario::ChangeMode;
+use crate::protocol::ChangeMode;
 use crate::time::{SimDuration, SimTime};
 
 #[derive(Clone, Debug)]

@@ -24,7 +24,7 @@ use super::spec::WavesSpec;
 use super::{Action, Cohort, Milestones, Observation, Outcome, Policy, ZoneView};
 use crate::analysis::measure::{Scope, Window};
 use crate::analysis::Selector;
-use crate::scenario::{ChangeMode, IntOrPercent};
+use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
 
 #[derive(Clone, Debug)]

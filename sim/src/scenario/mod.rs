@@ -12,16 +12,16 @@
 //! [`Scenario::to_toml`] prints the fully defaulted scenario, and that output
 //! parses back to the same scenario (`shakedown run --print-resolved`).
 
-mod error;
-mod locate;
 pub mod raw;
 
-pub use error::ScenarioError;
-pub use locate::TomlIndex;
+pub use crate::fleet::{Fleet, Role};
+pub(crate) use crate::located::Checker;
+pub use crate::located::{LocatedError as ScenarioError, TomlIndex};
+pub use crate::protocol::{ChangeMode, IntOrPercent};
 
 use crate::dist::DurationDist;
 use crate::faults::{EffectKind, EndpointRegression, FaultRule, Selector};
-pub use crate::policy::spec::{IntOrPercent, PolicySpec};
+pub use crate::policy::spec::PolicySpec;
 use crate::time::SimDuration;
 pub use crate::traffic::{Curve, Endpoint, Region, Spike, Traffic};
 use raw::*;
@@ -51,50 +51,12 @@ pub struct Scenario {
     pub live: Option<toml::Table>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Fleet {
-    /// How long a host that went down without draining keeps receiving
-    /// traffic before health checks take it out of the load balancer.
-    pub detection_delay: SimDuration,
-    /// Peak utilisation used to size `capacity_rps` when a role omits it.
-    pub target_utilization: f64,
-    pub roles: Vec<Role>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Role {
-    pub name: String,
-    pub hosts: u32,
-    pub zones: Vec<String>,
-    /// Relative share of user traffic this role serves.
-    pub traffic_share: f64,
-    /// Requests per second one serving host can take; beyond it requests fail.
-    pub capacity_rps: f64,
-    /// Host attributes faults key on: docker, kernel, storage_driver, io, …
-    pub attributes: BTreeMap<String, String>,
-    /// Attributes whose values are mixed over the role's hosts, with shares.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub mix: BTreeMap<String, BTreeMap<String, f64>>,
-}
-
 /// What the policy can see, and when.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Monitoring {
     /// How old the newest scrape a policy sees is (rounded up to whole
     /// ticks; the scrape interval is the tick).
     pub lag: SimDuration,
-}
-
-/// How a host moves to the new version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChangeMode {
-    /// The host itself is upgraded (a Docker or kernel upgrade): it goes down,
-    /// installs, restarts its containers and serves again.
-    InPlace,
-    /// New hosts are provisioned on the new version and old ones are drained
-    /// and terminated (immutable infrastructure, Kubernetes pods).
-    Replace,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -118,48 +80,7 @@ pub struct Change {
     pub provision_time: DurationDist,
 }
 
-/// Collects validation errors against the file's index.
-pub(crate) struct Checker<'a> {
-    file: &'a str,
-    index: TomlIndex,
-}
-
 impl Checker<'_> {
-    pub(crate) fn err(&self, field: &str, message: impl Into<String>) -> ScenarioError {
-        let (line, column) = self.index.locate(field);
-        ScenarioError {
-            file: self.file.to_string(),
-            line,
-            column,
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-
-    fn positive(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
-        if v.is_finite() && v > 0.0 {
-            Ok(v)
-        } else {
-            Err(self.err(field, format!("must be a positive number, got {v}")))
-        }
-    }
-
-    fn fraction(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
-        if (0.0..=1.0).contains(&v) {
-            Ok(v)
-        } else {
-            Err(self.err(field, format!("must be between 0 and 1, got {v}")))
-        }
-    }
-
-    fn hour(&self, field: &str, v: f64) -> Result<f64, ScenarioError> {
-        if (0.0..24.0).contains(&v) {
-            Ok(v)
-        } else {
-            Err(self.err(field, format!("must be an hour in [0, 24), got {v}")))
-        }
-    }
-
     fn dist(
         &self,
         field: &str,
@@ -213,10 +134,7 @@ impl Scenario {
         file: &str,
         load: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<Scenario, ScenarioError> {
-        let checker = Checker {
-            file,
-            index: TomlIndex::new(text),
-        };
+        let checker = Checker::new(file, text);
         let raw: RawScenario = toml::from_str(text).map_err(|e| toml_error(&checker, e))?;
         validate(&checker, raw, load)
     }
