@@ -34,6 +34,7 @@ pub mod policy;
 pub mod protocol;
 pub mod record;
 pub mod rng;
+pub mod rollout;
 pub mod scenario;
 pub mod sched;
 pub mod stats;

@@ -78,6 +78,27 @@ pub struct TickRow {
     pub success_rate: f64,
 }
 
+impl TickRow {
+    /// A row with the tick's traffic; host counts are filled in by the
+    /// environment.
+    pub fn traffic(t: crate::time::SimTime, offered_rps: f64, requests: u64, failed: u64) -> Self {
+        let served = requests.saturating_sub(failed);
+        TickRow {
+            time_s: t.as_secs_f64(),
+            offered_rps: (offered_rps * 1000.0).round() / 1000.0,
+            requests,
+            served,
+            failed,
+            success_rate: if requests == 0 {
+                1.0
+            } else {
+                served as f64 / requests as f64
+            },
+            ..TickRow::default()
+        }
+    }
+}
+
 /// One row of `events.csv`: who was told what, when, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEvent {

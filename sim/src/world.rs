@@ -20,44 +20,16 @@
 //! restart takes the same time under every policy (common random numbers).
 
 use crate::faults::{Arrival, Effect, FaultRule, Faults, HostFacts};
-use crate::policy::EndpointSample;
-use crate::policy::{
-    self, Action, Cohort, CohortView, GroupView, Observation, Outcome, Policy, Sample, ZoneView,
-};
-use crate::record::{AuditEvent, RunRecord, Summary, TickRow};
+use crate::policy::Policy;
+use crate::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
+use crate::record::{RunRecord, TickRow};
 use crate::rng::{Rng, Streams};
+pub use crate::rollout::RunOptions;
+use crate::rollout::{AuditLog, End, EnvFacts, Environment, HostRef, Picker, Place, Rollout};
 use crate::scenario::Scenario;
 use crate::sched::Scheduler;
 use crate::time::{SimDuration, SimTime};
-use std::collections::{BTreeMap, VecDeque};
-
-/// What to keep of a run.
-#[derive(Clone, Copy, Debug)]
-pub struct RunOptions {
-    pub seed: u64,
-    /// Keep one [`TickRow`] per tick (`timeseries.csv`).
-    pub record_ticks: bool,
-    /// Keep the audit log (`events.csv`).
-    pub record_events: bool,
-}
-
-impl RunOptions {
-    pub fn full(seed: u64) -> Self {
-        RunOptions {
-            seed,
-            record_ticks: true,
-            record_events: true,
-        }
-    }
-    /// Summary only: what Monte Carlo experiments need.
-    pub fn summary_only(seed: u64) -> Self {
-        RunOptions {
-            seed,
-            record_ticks: false,
-            record_events: false,
-        }
-    }
-}
+use std::collections::BTreeMap;
 
 /// A host's lifecycle state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,9 +129,6 @@ impl Counts {
 
 struct ZoneState {
     counts: Counts,
-    /// Hosts of each cohort in the order the world picks them: old hosts
-    /// lowest index first, new hosts most recently moved last.
-    queue: [VecDeque<u32>; 2],
 }
 
 struct RoleState {
@@ -167,12 +136,9 @@ struct RoleState {
     stale: [u32; 2],
     /// Σ `err` over serving hosts, per cohort.
     err_sum: [f64; 2],
-    /// This tick's scrape (`metrics` is what the policy sees, `lag` later).
-    current: [Sample; 2],
     zones: Vec<ZoneState>,
     weight_new: Option<f64>,
     next_zone: u32,
-    metrics: [Sample; 2],
 }
 
 fn ci(c: Cohort) -> usize {
@@ -182,68 +148,43 @@ fn ci(c: Cohort) -> usize {
     }
 }
 
-/// One simulation run in progress.
+/// The simulated environment of one run: hosts, their events, traffic and
+/// faults. The rollout harness ([`Rollout`]) drives it through
+/// [`Environment`].
 pub struct World<'s> {
     sc: &'s Scenario,
-    opts: RunOptions,
     streams: Streams,
     traffic_rng: Rng,
     outcome_rng: Rng,
     sched: Scheduler<Ev>,
     hosts: Vec<Host>,
     roles: Vec<RoleState>,
+    /// Which host moves next, per role, zone and cohort.
+    picker: Picker,
     shares: Vec<f64>,
-    policy: Box<dyn Policy + Send>,
     min_ready: SimDuration,
-    groups: Vec<GroupView>,
-    zones: Vec<ZoneView>,
     faults: Faults,
     has_panics: bool,
     profiles: Profiles,
-    /// Monitoring lag in ticks, and the scrapes not yet visible.
-    lag_ticks: usize,
-    history: VecDeque<(Vec<[Sample; 2]>, Vec<EndpointSample>)>,
+    /// This tick's scrapes: per role, per cohort, and per endpoint.
+    current: Vec<[Sample; 2]>,
     endpoint_now: Vec<EndpointSample>,
-    endpoint_obs: Vec<EndpointSample>,
     /// The registry-outage rule already noted in the audit log.
     outage_noted: Option<usize>,
     /// Scheduled chaos (`run_with_chaos`).
     chaos: Vec<crate::chaos::Fault>,
-    actions: Vec<Action>,
-    // results
-    ticks: Vec<TickRow>,
-    events: Vec<AuditEvent>,
-    requests_total: u64,
-    requests_failed: u64,
-    failed_during_rollout: u64,
-    peak_unavailable_pct: f64,
-    started_at: Option<SimTime>,
-    finished: Option<(SimTime, Outcome, String)>,
-    ticks_processed: u64,
 }
 
 /// Runs a scenario to the end and returns its record.
 pub fn run(sc: &Scenario, opts: RunOptions) -> RunRecord {
-    World::new(sc, opts).run_to_end()
+    run_with(Rollout::new(sc, opts), &[])
 }
 
 /// Runs a scenario with a chaos schedule (`[[live.chaos]]`, drawn by
 /// [`crate::chaos::schedule`] from the seed): the same faults at the same times
 /// on the same replicas as `shakedown live` applies to containers.
 pub fn run_with_chaos(sc: &Scenario, opts: RunOptions, chaos: &[crate::chaos::Fault]) -> RunRecord {
-    let mut w = World::new(sc, opts);
-    for (i, f) in chaos.iter().enumerate() {
-        w.sched.schedule(
-            f.at,
-            Ev {
-                host: u32::MAX,
-                epoch: i as u32,
-                kind: HostEv::Chaos,
-            },
-        );
-    }
-    w.chaos = chaos.to_vec();
-    w.run_to_end()
+    run_with(Rollout::new(sc, opts), chaos)
 }
 
 /// Runs a scenario with a policy other than the one it names (a policy under
@@ -253,30 +194,47 @@ pub fn run_with_policy(
     opts: RunOptions,
     policy: Box<dyn Policy + Send>,
 ) -> RunRecord {
-    let mut w = World::new(sc, opts);
-    w.min_ready = policy.min_ready();
-    w.policy = policy;
-    w.run_to_end()
+    run_with(Rollout::with_policy(sc, opts, policy), &[])
+}
+
+/// The simulator's loop: advance the event queue to each tick, then let the
+/// harness run the tick.
+fn run_with(mut rollout: Rollout<'_>, chaos: &[crate::chaos::Fault]) -> RunRecord {
+    let sc = rollout.scenario();
+    let mut world = World::new(sc, rollout.seed(), rollout.min_ready());
+    world.schedule_chaos(chaos);
+    world.arm_all();
+    while let Some(t) = rollout.next_tick() {
+        world.process_events_until(t, rollout.log());
+        rollout.tick(t, &mut world);
+    }
+    let end = SimTime::ZERO + sc.duration;
+    world.process_events_until(end, rollout.log());
+    let facts = world.facts();
+    rollout.finish(end, End::Time, facts)
 }
 
 impl<'s> World<'s> {
-    pub fn new(sc: &'s Scenario, opts: RunOptions) -> Self {
-        let streams = Streams::new(opts.seed);
+    /// A fresh fleet for `sc`: every host serving the old version.
+    /// `min_ready` is the policy's (how long a host serves before it is
+    /// available).
+    pub fn new(sc: &'s Scenario, seed: u64, min_ready: SimDuration) -> Self {
+        let streams = Streams::new(seed);
         let n: usize = sc.fleet.roles.iter().map(|r| r.hosts as usize).sum();
         let mut hosts = Vec::with_capacity(n);
         let mut profiles = Profiles::default();
         let mut roles = Vec::with_capacity(sc.fleet.roles.len());
+        let mut picker = Picker::new(sc.fleet.roles.iter().map(|r| r.zones.len()));
         for (ri, r) in sc.fleet.roles.iter().enumerate() {
             let mut zones: Vec<ZoneState> = (0..r.zones.len())
                 .map(|_| ZoneState {
                     counts: Counts::default(),
-                    queue: [VecDeque::new(), VecDeque::new()],
                 })
                 .collect();
             for i in 0..r.hosts {
                 let zone = i as usize % r.zones.len();
                 let z = &mut zones[zone];
-                z.queue[0].push_back(hosts.len() as u32);
+                picker.add_initial(ri, zone, hosts.len() as u32);
                 z.counts.by_state[0][HostState::Serving as usize] += 1;
                 z.counts.available[0] += 1;
                 hosts.push(Host {
@@ -303,9 +261,7 @@ impl<'s> World<'s> {
                 zones,
                 weight_new: None,
                 next_zone: r.hosts,
-                metrics: [Sample::default(); 2],
                 err_sum: [0.0; 2],
-                current: [Sample::default(); 2],
             });
         }
         let share_sum: f64 = sc.fleet.roles.iter().map(|r| r.traffic_share).sum();
@@ -315,77 +271,99 @@ impl<'s> World<'s> {
             .iter()
             .map(|r| r.traffic_share / share_sum)
             .collect();
-        let policy = policy::build(&sc.policy, sc.change.mode, roles.len());
-        let faults = Faults::new(sc.faults.clone(), opts.seed);
+        let faults = Faults::new(sc.faults.clone(), seed);
         let has_panics = sc
             .faults
             .iter()
             .any(|f| matches!(f, FaultRule::KernelPanic { .. }));
-        let lag_ticks = sc.monitoring.lag.as_millis().div_ceil(sc.tick.as_millis()) as usize;
-        let min_ready = policy.min_ready();
-        let n_ticks = (sc.duration.as_millis() / sc.tick.as_millis()) as usize;
         World {
             sc,
-            opts,
             traffic_rng: streams.stream("traffic"),
             outcome_rng: streams.stream("outcomes"),
             streams,
             sched: Scheduler::with_capacity(1024),
             hosts,
-            groups: vec![GroupView::default(); roles.len()],
-            zones: Vec::new(),
+            current: vec![[Sample::default(); 2]; roles.len()],
+            roles,
+            picker,
             faults,
             has_panics,
             profiles,
-            lag_ticks,
-            history: VecDeque::new(),
             endpoint_now: Vec::new(),
-            endpoint_obs: Vec::new(),
             outage_noted: None,
             chaos: Vec::new(),
-            roles,
             shares,
-            policy,
             min_ready,
-            actions: Vec::new(),
-            ticks: Vec::with_capacity(if opts.record_ticks { n_ticks } else { 0 }),
-            events: Vec::new(),
-            requests_total: 0,
-            requests_failed: 0,
-            failed_during_rollout: 0,
-            peak_unavailable_pct: 0.0,
-            started_at: None,
-            finished: None,
-            ticks_processed: 0,
         }
     }
 
-    /// Runs every tick up to the scenario's duration.
-    pub fn run_to_end(mut self) -> RunRecord {
-        let tick = self.sc.tick;
-        let end = SimTime::ZERO + self.sc.duration;
-        let mut t = SimTime::ZERO;
+    /// Schedules chaos faults (live mode's `[[live.chaos]]` schedule).
+    fn schedule_chaos(&mut self, chaos: &[crate::chaos::Fault]) {
+        for (i, f) in chaos.iter().enumerate() {
+            self.sched.schedule(
+                f.at,
+                Ev {
+                    host: u32::MAX,
+                    epoch: i as u32,
+                    kind: HostEv::Chaos,
+                },
+            );
+        }
+        self.chaos = chaos.to_vec();
+    }
+
+    /// Draws every host's first kernel panic, if the scenario has any.
+    fn arm_all(&mut self) {
         if self.has_panics {
             for h in 0..self.hosts.len() as u32 {
                 self.arm(SimTime::ZERO, h);
             }
         }
-        while t < end {
-            self.process_events_until(t);
-            self.tick(t, tick);
-            t += tick;
-        }
-        self.process_events_until(end);
-        self.finish(end)
     }
 
-    fn process_events_until(&mut self, t: SimTime) {
+    /// What the summary needs to know about the fleet at the end.
+    fn facts(&self) -> EnvFacts {
+        let live = |c: usize| -> u64 {
+            self.roles
+                .iter()
+                .map(|r| r.counts.view(c).total as u64)
+                .sum()
+        };
+        // A host ran the new version if it was provisioned on it or ever
+        // moved (every host starts on the old one; its first move is to the
+        // new version).
+        let ever_new = self
+            .hosts
+            .iter()
+            .filter(|h| h.cohort == Cohort::New || h.moves > 0)
+            .count();
+        EnvFacts {
+            hosts_live: live(0) + live(1),
+            hosts_on_new: live(1),
+            hosts_ever_new: ever_new as u64,
+            events: self.sched.events_processed(),
+        }
+    }
+
+    /// Applies every host event due at or before `t`.
+    fn process_events_until(&mut self, t: SimTime, log: &mut AuditLog) {
         while let Some(at) = self.sched.peek_time() {
             if at > t {
                 break;
             }
             let (now, ev) = self.sched.pop().expect("peeked");
-            self.host_event(now, ev);
+            self.host_event(now, ev, log);
+        }
+    }
+
+    /// Where an audit row about host `h` points.
+    fn place(&self, h: u32) -> Place<'s> {
+        let host = self.hosts[h as usize];
+        let role = &self.sc.fleet.roles[host.role as usize];
+        Place {
+            host: Some(h),
+            role: &role.name,
+            zone: &role.zones[host.zone as usize],
         }
     }
 
@@ -528,9 +506,9 @@ impl<'s> World<'s> {
         }
     }
 
-    fn host_event(&mut self, now: SimTime, ev: Ev) {
+    fn host_event(&mut self, now: SimTime, ev: Ev, log: &mut AuditLog) {
         if let HostEv::Chaos = ev.kind {
-            return self.chaos_fault(now, ev.epoch as usize);
+            return self.chaos_fault(now, ev.epoch as usize, log);
         }
         let h = ev.host;
         if self.hosts[h as usize].epoch != ev.epoch {
@@ -543,17 +521,17 @@ impl<'s> World<'s> {
                 let d = self.move_rng(h).restart;
                 self.schedule(now + d, h, HostEv::RestartDone);
             }
-            HostEv::RestartDone | HostEv::ProvisionDone => self.arrive(now, h),
+            HostEv::RestartDone | HostEv::ProvisionDone => self.arrive(now, h, log),
             HostEv::Available => self.mark_available(h),
             HostEv::Detected => self.set_stale(h, false),
-            HostEv::FaultEnd(rule) => self.fault_end(now, h, rule as usize),
-            HostEv::FaultLater(rule) => self.fault_later(now, h, rule as usize),
-            HostEv::Panic(rule) => self.panic(now, h, rule as usize),
+            HostEv::FaultEnd(rule) => self.fault_end(now, h, rule as usize, log),
+            HostEv::FaultLater(rule) => self.fault_later(now, h, rule as usize, log),
+            HostEv::Panic(rule) => self.panic(now, h, rule as usize, log),
             HostEv::Replaced => {
                 let host = &mut self.hosts[h as usize];
                 host.err = 0.0;
                 let reason = "auto-replacement: a fresh host serves in its place";
-                self.audit(now, "fault", Some(h), "replaced", reason);
+                log.row(now, "fault", self.place(h), "replaced", reason);
                 self.become_serving(now, h);
             }
             HostEv::Restarted => self.become_serving(now, h),
@@ -563,9 +541,12 @@ impl<'s> World<'s> {
 
     // ---- traffic -----------------------------------------------------------
 
-    fn tick(&mut self, t: SimTime, tick: SimDuration) {
+    /// The traffic of `[t, t + tick)`: per role, requests ~ Poisson(rate ·
+    /// tick), split over the cohorts, failed where they meet a host that is
+    /// down but routed, capacity, a faulty host or the version's regression.
+    fn traffic(&mut self, t: SimTime, log: &mut AuditLog) -> TickRow {
         let sc = self.sc;
-        self.ticks_processed += 1;
+        let tick = sc.tick;
         self.endpoint_now.clear();
         let tick_s = tick.as_secs_f64();
         let rps = self.sc.traffic.rps_at(t.as_secs_f64() + tick_s / 2.0);
@@ -607,7 +588,7 @@ impl<'s> World<'s> {
                         0.0
                     };
                     if per_host > limit {
-                        self.crash_cohort(t, ri, c, recover_after, per_host, limit);
+                        self.crash_cohort(t, ri, c, (recover_after, per_host, limit), log);
                         m[c] = Sample {
                             requests: split[c],
                             failed: split[c],
@@ -629,32 +610,10 @@ impl<'s> World<'s> {
                 failed += m[c].failed;
             }
             requests += n;
-            self.roles[ri].current = m;
+            self.current[ri] = m;
         }
-        self.publish_scrapes();
-        self.requests_total += requests;
-        self.requests_failed += failed;
-        if self.started_at.is_some() && self.finished.is_none() {
-            self.failed_during_rollout += failed;
-        }
-
-        // Fleet-wide counts for the row and the peak.
-        let mut row = TickRow {
-            time_s: t.as_secs_f64(),
-            offered_rps: (rps * 1000.0).round() / 1000.0,
-            requests,
-            served: requests - failed,
-            failed,
-            success_rate: if requests == 0 {
-                1.0
-            } else {
-                (requests - failed) as f64 / requests as f64
-            },
-            ..TickRow::default()
-        };
-        let mut desired = 0u64;
-        for (ri, r) in self.roles.iter().enumerate() {
-            desired += self.sc.fleet.roles[ri].hosts as u64;
+        let mut row = TickRow::traffic(t, rps, requests, failed);
+        for r in &self.roles {
             for (c, counts) in r.counts.by_state.iter().enumerate() {
                 let live = counts.iter().sum::<u32>() - counts[HostState::Terminated as usize];
                 if c == 0 {
@@ -671,368 +630,7 @@ impl<'s> World<'s> {
                 row.broken += counts[HostState::Broken as usize];
             }
         }
-        let unavailable = desired.saturating_sub(row.serving as u64);
-        let pct = 100.0 * unavailable as f64 / desired as f64;
-        if pct > self.peak_unavailable_pct {
-            self.peak_unavailable_pct = pct;
-        }
-        if self.opts.record_ticks {
-            self.ticks.push(row);
-        }
-
-        // The policy.
-        if self.finished.is_none() && t >= SimTime::ZERO + self.sc.change.start_at {
-            self.consult_policy(t);
-        }
-    }
-
-    // ---- policy ------------------------------------------------------------
-
-    fn consult_policy(&mut self, now: SimTime) {
-        let started_at = *self.started_at.get_or_insert(now);
-        for (g, r) in self.groups.iter_mut().zip(&self.roles) {
-            *g = GroupView {
-                desired: 0,
-                old: r.counts.view(0),
-                new: r.counts.view(1),
-                old_metrics: r.metrics[0],
-                new_metrics: r.metrics[1],
-            };
-        }
-        for (g, role) in self.groups.iter_mut().zip(&self.sc.fleet.roles) {
-            g.desired = role.hosts;
-        }
-        self.zones.clear();
-        for (gi, r) in self.roles.iter().enumerate() {
-            for (zi, z) in r.zones.iter().enumerate() {
-                self.zones.push(ZoneView {
-                    group: gi,
-                    zone: zi,
-                    old: z.counts.view(0),
-                    new: z.counts.view(1),
-                });
-            }
-        }
-        let obs = Observation {
-            now,
-            started_at,
-            groups: &self.groups,
-            zones: &self.zones,
-            endpoints: &self.endpoint_obs,
-        };
-        let mut actions = std::mem::take(&mut self.actions);
-        self.policy.decide(&obs, &mut actions);
-        for a in actions.drain(..) {
-            self.apply(now, a);
-        }
-        self.actions = actions;
-    }
-
-    fn apply(&mut self, now: SimTime, action: Action) {
-        match action {
-            Action::Update {
-                group,
-                zone,
-                to,
-                count,
-                step,
-                reason,
-            } => {
-                let from = match to {
-                    Cohort::New => Cohort::Old,
-                    Cohort::Old => Cohort::New,
-                };
-                if to == Cohort::New && self.upgrades_blocked(now) {
-                    return;
-                }
-                for _ in 0..count {
-                    let Some(h) = self.take(group, zone, from) else {
-                        break;
-                    };
-                    self.put(h, to);
-                    self.audit_host(now, h, to, &step, &reason);
-                    let host = &mut self.hosts[h as usize];
-                    host.epoch += 1;
-                    host.moves = host.moves.wrapping_add(1);
-                    self.set_cohort(h, to);
-                    self.take_down(now, h, Then::Upgrade);
-                }
-            }
-            Action::Provision {
-                group,
-                count,
-                step,
-                reason,
-            } => {
-                if self.upgrades_blocked(now) {
-                    return;
-                }
-                for _ in 0..count {
-                    let h = self.hosts.len() as u32;
-                    let r = &mut self.roles[group];
-                    let zones = self.sc.fleet.roles[group].zones.len() as u32;
-                    let zone = (r.next_zone % zones) as u16;
-                    r.next_zone += 1;
-                    r.counts.by_state[1][HostState::Provisioning as usize] += 1;
-                    let z = &mut r.zones[zone as usize];
-                    z.counts.by_state[1][HostState::Provisioning as usize] += 1;
-                    z.queue[1].push_back(h);
-                    self.hosts.push(Host {
-                        epoch: 0,
-                        role: group as u16,
-                        zone,
-                        moves: 0,
-                        cohort: Cohort::New,
-                        state: HostState::Provisioning,
-                        available: false,
-                        stale: false,
-                        armed: false,
-                        profile: 0,
-                        arms: 0,
-                        err: 0.0,
-                    });
-                    let ordinal = self.roles[group].next_zone - 1;
-                    self.hosts[h as usize].profile = profile_of(
-                        &mut self.profiles,
-                        group,
-                        &self.sc.fleet.roles[group],
-                        ordinal,
-                    );
-                    self.audit_host(now, h, Cohort::New, &step, &reason);
-                    let mut rng = self.streams.keyed("provision", h as u64);
-                    let d = self.sc.change.provision_time.sample(&mut rng);
-                    self.schedule(now + d, h, HostEv::ProvisionDone);
-                }
-            }
-            Action::Decommission {
-                group,
-                zone,
-                count,
-                step,
-                reason,
-            } => self.decommission(now, group, zone, Cohort::Old, count, &step, &reason),
-            Action::DecommissionNew {
-                group,
-                zone,
-                count,
-                step,
-                reason,
-            } => self.decommission(now, group, zone, Cohort::New, count, &step, &reason),
-            Action::SetWeight { group, new_pct } => {
-                self.roles[group].weight_new = Some(new_pct.clamp(0.0, 100.0));
-                let reason = format!(
-                    "{new_pct}% of {} traffic to the new version",
-                    self.sc.fleet.roles[group].name
-                );
-                self.audit(now, "decision", None, "set-weight", &reason);
-            }
-            Action::ClearWeight { group } => {
-                self.roles[group].weight_new = None;
-                let reason = format!(
-                    "{} traffic follows serving capacity (router weight released)",
-                    self.sc.fleet.roles[group].name
-                );
-                self.audit(now, "decision", None, "set-weight", &reason);
-            }
-            Action::Note { step, reason } => self.audit(now, "decision", None, &step, &reason),
-            Action::Finish { outcome, reason } => {
-                self.audit(now, "finish", None, outcome.as_str(), &reason);
-                self.finished = Some((now, outcome, reason));
-            }
-        }
-    }
-
-    /// Drains and terminates `count` hosts of one cohort of `group`.
-    #[allow(clippy::too_many_arguments)]
-    fn decommission(
-        &mut self,
-        now: SimTime,
-        group: usize,
-        zone: Option<usize>,
-        cohort: Cohort,
-        count: u32,
-        step: &str,
-        reason: &str,
-    ) {
-        for _ in 0..count {
-            let Some(h) = self.take(group, zone, cohort) else {
-                break;
-            };
-            self.audit(now, "decommission", Some(h), step, reason);
-            self.hosts[h as usize].epoch += 1;
-            self.take_down(now, h, Then::Terminate);
-        }
-    }
-
-    /// Takes the next host of cohort `from` out of `group`'s pick order (of
-    /// `zone` only, if given): old hosts lowest index first across zones; new
-    /// hosts most recently moved first.
-    fn take(&mut self, group: usize, zone: Option<usize>, from: Cohort) -> Option<u32> {
-        let r = &mut self.roles[group];
-        let zones = match zone {
-            Some(z) => z..z + 1,
-            None => 0..r.zones.len(),
-        };
-        let c = ci(from);
-        let z = match from {
-            Cohort::Old => {
-                zones
-                    .filter_map(|z| r.zones.get(z)?.queue[c].front().map(|h| (*h, z)))
-                    .min()?
-                    .1
-            }
-            Cohort::New => {
-                zones
-                    .filter_map(|z| r.zones.get(z)?.queue[c].back().map(|h| (*h, z)))
-                    .max()?
-                    .1
-            }
-        };
-        match from {
-            Cohort::Old => r.zones[z].queue[c].pop_front(),
-            Cohort::New => r.zones[z].queue[c].pop_back(),
-        }
-    }
-
-    /// Puts a host back into its zone's pick order for cohort `to`.
-    fn put(&mut self, h: u32, to: Cohort) {
-        let host = self.hosts[h as usize];
-        let q = &mut self.roles[host.role as usize].zones[host.zone as usize].queue[ci(to)];
-        match to {
-            Cohort::New => q.push_back(h),
-            Cohort::Old => q.push_front(h),
-        }
-    }
-
-    fn audit_host(&mut self, now: SimTime, h: u32, to: Cohort, step: &str, reason: &str) {
-        if !self.opts.record_events {
-            return;
-        }
-        let (from, to) = match to {
-            Cohort::New => (&self.sc.change.from, &self.sc.change.to),
-            Cohort::Old => (&self.sc.change.to, &self.sc.change.from),
-        };
-        let host = self.hosts[h as usize];
-        let role = &self.sc.fleet.roles[host.role as usize];
-        self.events.push(AuditEvent {
-            time_s: now.as_secs_f64(),
-            kind: "instruct",
-            host: Some(h),
-            role: role.name.clone(),
-            zone: role.zones[host.zone as usize].clone(),
-            from: from.clone(),
-            to: to.clone(),
-            step: step.to_string(),
-            reason: reason.to_string(),
-        });
-    }
-
-    fn audit(
-        &mut self,
-        now: SimTime,
-        kind: &'static str,
-        h: Option<u32>,
-        step: &str,
-        reason: &str,
-    ) {
-        if !self.opts.record_events {
-            return;
-        }
-        let (role, zone) = match h {
-            Some(h) => {
-                let host = self.hosts[h as usize];
-                let role = &self.sc.fleet.roles[host.role as usize];
-                (role.name.clone(), role.zones[host.zone as usize].clone())
-            }
-            None => (String::new(), String::new()),
-        };
-        self.events.push(AuditEvent {
-            time_s: now.as_secs_f64(),
-            kind,
-            host: h,
-            role,
-            zone,
-            from: String::new(),
-            to: String::new(),
-            step: step.to_string(),
-            reason: reason.to_string(),
-        });
-    }
-
-    fn finish(self, end: SimTime) -> RunRecord {
-        let sc = self.sc;
-        let started = self
-            .started_at
-            .unwrap_or(SimTime::ZERO + sc.change.start_at);
-        let (finished_at, outcome, reason) = match &self.finished {
-            Some((t, o, r)) => (*t, *o, r.clone()),
-            None => (
-                end,
-                Outcome::TimedOut,
-                format!("the rollout had not finished after {}", sc.duration),
-            ),
-        };
-        let total_hosts: u64 = sc.host_count();
-        let on_old: u64 = self
-            .roles
-            .iter()
-            .map(|r| r.counts.view(0).total as u64)
-            .sum();
-        let on_new: u64 = self
-            .roles
-            .iter()
-            .map(|r| r.counts.view(1).total as u64)
-            .sum();
-        // A host ran the new version if it was provisioned on it or ever
-        // moved (every host starts on the old one; its first move is to the
-        // new version).
-        let ever_new = self
-            .hosts
-            .iter()
-            .filter(|h| h.cohort == Cohort::New || h.moves > 0)
-            .count();
-        let milestones = self.policy.milestones();
-        let summary = Summary {
-            scenario: sc.name.clone(),
-            seed: self.opts.seed,
-            policy: self.policy.kind().to_string(),
-            change: format!(
-                "{} {} -> {}",
-                sc.change.attribute, sc.change.from, sc.change.to
-            ),
-            hosts: total_hosts,
-            outcome: outcome.as_str().to_string(),
-            outcome_reason: reason,
-            duration_s: sc.duration.as_secs_f64(),
-            tick_s: sc.tick.as_secs_f64(),
-            rollout_started_at_s: started.as_secs_f64(),
-            rollout_duration_s: (finished_at - started).as_secs_f64(),
-            requests_total: self.requests_total,
-            requests_failed: self.requests_failed,
-            failed_requests_during_rollout: self.failed_during_rollout,
-            success_rate: if self.requests_total == 0 {
-                1.0
-            } else {
-                (self.requests_total - self.requests_failed) as f64 / self.requests_total as f64
-            },
-            peak_hosts_unavailable_pct: self.peak_unavailable_pct,
-            hosts_on_new_pct: 100.0 * on_new as f64 / (on_new + on_old).max(1) as f64,
-            hosts_ever_on_new_pct: 100.0 * ever_new as f64 / total_hosts as f64,
-            new_version_bad: crate::faults::new_version_bad(&sc.faults, &sc.change.to),
-            detected_at_s: milestones.detected_at.map(|t| t.as_secs_f64()),
-            aborted_at_s: milestones.aborted_at.map(|t| t.as_secs_f64()),
-            time_to_rollback_s: match (milestones.aborted_at, outcome) {
-                (Some(a), Outcome::RolledBack) => Some((finished_at - a).as_secs_f64()),
-                _ => None,
-            },
-            events_processed: self.sched.events_processed() + self.ticks_processed,
-            shakedown_version: crate::VERSION.to_string(),
-        };
-        RunRecord {
-            summary,
-            ticks: self.ticks,
-            events: self.events,
-        }
+        row
     }
 }
 
@@ -1137,7 +735,7 @@ impl World<'_> {
 
     /// A host finished moving (or was provisioned): the fault rules decide
     /// whether it serves cleanly.
-    fn arrive(&mut self, now: SimTime, h: u32) {
+    fn arrive(&mut self, now: SimTime, h: u32, log: &mut AuditLog) {
         if self.faults.rules.is_empty() {
             return self.become_serving(now, h);
         }
@@ -1152,7 +750,13 @@ impl World<'_> {
                 Some(d) => format!("containers cannot start; fixed after {d}"),
                 None => "containers cannot start; never fixed on this version".into(),
             };
-            self.audit(now, "fault", Some(h), self.faults.rules[rule].name(), &why);
+            log.row(
+                now,
+                "fault",
+                self.place(h),
+                self.faults.rules[rule].name(),
+                &why,
+            );
             if let Some(d) = until {
                 self.schedule(now + d, h, HostEv::FaultEnd(rule as u16));
             }
@@ -1171,7 +775,7 @@ impl World<'_> {
                         ),
                         None => format!("{:.0} % of its requests fail", rate * 100.0),
                     };
-                    self.audit(now, "fault", Some(h), name, &why);
+                    log.row(now, "fault", self.place(h), name, &why);
                     if let Some(d) = until {
                         self.schedule(now + d, h, HostEv::FaultEnd(rule as u16));
                     }
@@ -1184,21 +788,33 @@ impl World<'_> {
         }
     }
 
-    fn fault_end(&mut self, now: SimTime, h: u32, rule: usize) {
+    fn fault_end(&mut self, now: SimTime, h: u32, rule: usize, log: &mut AuditLog) {
         let name = self.faults.rules[rule].name();
         if self.hosts[h as usize].state == HostState::Broken {
-            self.audit(now, "fault", Some(h), name, "fixed: containers start again");
+            log.row(
+                now,
+                "fault",
+                self.place(h),
+                name,
+                "fixed: containers start again",
+            );
             self.become_serving(now, h);
         } else if let FaultRule::OrphanedContainers {
             traffic_fraction, ..
         } = self.faults.rules[rule]
         {
             self.add_err(h, -traffic_fraction);
-            self.audit(now, "fault", Some(h), name, "orphaned container reaped");
+            log.row(
+                now,
+                "fault",
+                self.place(h),
+                name,
+                "orphaned container reaped",
+            );
         }
     }
 
-    fn fault_later(&mut self, now: SimTime, h: u32, rule: usize) {
+    fn fault_later(&mut self, now: SimTime, h: u32, rule: usize, log: &mut AuditLog) {
         let effect = match &self.faults.rules[rule] {
             FaultRule::BadConfig {
                 effect, error_rate, ..
@@ -1209,10 +825,10 @@ impl World<'_> {
         match effect {
             Effect::FailToStart => {
                 self.set_state(h, HostState::Broken);
-                self.audit(
+                log.row(
                     now,
                     "fault",
-                    Some(h),
+                    self.place(h),
                     name,
                     "the change broke the host: containers stopped",
                 );
@@ -1223,7 +839,7 @@ impl World<'_> {
                     "the change broke the host: {:.0} % of its requests fail",
                     rate * 100.0
                 );
-                self.audit(now, "fault", Some(h), name, &why);
+                log.row(now, "fault", self.place(h), name, &why);
             }
         }
     }
@@ -1275,7 +891,7 @@ impl World<'_> {
         }
     }
 
-    fn panic(&mut self, now: SimTime, h: u32, rule: usize) {
+    fn panic(&mut self, now: SimTime, h: u32, rule: usize, log: &mut AuditLog) {
         if self.hosts[h as usize].state != HostState::Serving {
             return;
         }
@@ -1286,7 +902,7 @@ impl World<'_> {
             Some(d) => format!("kernel panic: host and containers down; replaced after {d}"),
             None => "kernel panic: host and containers down; no automatic replacement".into(),
         };
-        self.audit(now, "fault", Some(h), "kernel-panic", &why);
+        log.row(now, "fault", self.place(h), "kernel-panic", &why);
         self.crash(now, h, recovery, HostEv::Replaced);
     }
 
@@ -1371,61 +987,30 @@ impl World<'_> {
         total
     }
 
-    /// Makes this tick's scrapes visible to the policy after the monitoring lag.
-    fn publish_scrapes(&mut self) {
-        if self.lag_ticks == 0 {
-            for r in &mut self.roles {
-                r.metrics = r.current;
-            }
-            std::mem::swap(&mut self.endpoint_obs, &mut self.endpoint_now);
-            return;
-        }
-        let current = self.roles.iter().map(|r| r.current).collect();
-        self.history
-            .push_back((current, std::mem::take(&mut self.endpoint_now)));
-        if self.history.len() > self.lag_ticks {
-            let (old, eps) = self.history.pop_front().expect("non-empty");
-            for (r, m) in self.roles.iter_mut().zip(old) {
-                r.metrics = m;
-            }
-            self.endpoint_obs = eps;
-        } else {
-            for r in &mut self.roles {
-                r.metrics = [Sample::default(); 2];
-            }
-            self.endpoint_obs.clear();
-        }
-    }
-
     /// Applies one scheduled chaos fault, as the live driver does to
     /// containers: a replica is the role's n-th live host (by index), a host
     /// group its n-th zone. Kill, pause and network cut leave the host routed
     /// to until detection (pause and cut heal after their duration; a kill
     /// restarts its containers); SIGTERM drains first; host crash and daemon
     /// upgrade hit every host of the zone at once.
-    fn chaos_fault(&mut self, now: SimTime, i: usize) {
+    fn chaos_fault(&mut self, now: SimTime, i: usize, log: &mut AuditLog) {
         use crate::chaos::{FaultKind, FaultTarget};
         let f = self.chaos[i].clone();
-        let Some(role) = self.roles.get(f.role) else {
+        if f.role >= self.roles.len() {
             return;
-        };
+        }
         let live = |h: &u32| self.hosts[*h as usize].state != HostState::Terminated;
         let mut targets: Vec<u32> = match f.target {
             FaultTarget::Replica(n) => {
-                let mut all: Vec<u32> = role
-                    .zones
-                    .iter()
-                    .flat_map(|z| z.queue.iter().flatten().copied())
-                    .filter(live)
-                    .collect();
+                let mut all: Vec<u32> = self.picker.all(f.role, None).filter(live).collect();
                 all.sort_unstable();
                 all.get(n as usize).copied().into_iter().collect()
             }
-            FaultTarget::Zone(z) => role
-                .zones
-                .get(z as usize)
-                .map(|z| z.queue.iter().flatten().copied().filter(live).collect())
-                .unwrap_or_default(),
+            FaultTarget::Zone(z) => self
+                .picker
+                .all(f.role, Some(z as usize))
+                .filter(live)
+                .collect(),
         };
         targets.sort_unstable();
         let restart = |w: &Self, h: u32| {
@@ -1439,7 +1024,7 @@ impl World<'_> {
                 continue;
             }
             let why = format!("{} ({})", f.kind.as_str(), "scheduled chaos");
-            self.audit(now, "fault", Some(h), "chaos", &why);
+            log.row(now, "fault", self.place(h), "chaos", &why);
             match f.kind {
                 FaultKind::Pause | FaultKind::NetworkCut => {
                     self.crash(now, h, Some(f.duration), HostEv::Restarted)
@@ -1462,14 +1047,14 @@ impl World<'_> {
 
     /// Whether a registry outage stops upgrades now; notes it once per outage
     /// in the audit log.
-    fn upgrades_blocked(&mut self, now: SimTime) -> bool {
+    fn upgrades_blocked(&mut self, now: SimTime, log: &mut AuditLog) -> bool {
         let Some((rule, until)) = self.faults.upgrades_blocked(now) else {
             return false;
         };
         if self.outage_noted != Some(rule) {
             self.outage_noted = Some(rule);
             let why = format!("package repository unreachable: no upgrade can start until {until}");
-            self.audit(now, "fault", None, "registry-outage", &why);
+            log.row(now, "fault", Place::default(), "registry-outage", &why);
         }
         true
     }
@@ -1480,37 +1065,123 @@ impl World<'_> {
         now: SimTime,
         role: usize,
         c: usize,
-        recover_after: SimDuration,
-        rps_per_host: f64,
-        limit: f64,
+        (recover_after, rps_per_host, limit): (SimDuration, f64, f64),
+        log: &mut AuditLog,
     ) {
-        let hosts: Vec<u32> = self.roles[role]
-            .zones
-            .iter()
-            .flat_map(|z| z.queue[c].iter().copied())
+        let cohort = if c == 0 { Cohort::Old } else { Cohort::New };
+        let hosts: Vec<u32> = self
+            .picker
+            .hosts(role, cohort)
             .filter(|h| self.hosts[*h as usize].state == HostState::Serving)
             .collect();
         let why = format!(
             "{} hosts carried {rps_per_host:.0} rps each (limit {limit:.0}) and crashed; back after {recover_after}",
             hosts.len()
         );
-        if self.opts.record_events {
-            let role_name = self.sc.fleet.roles[role].name.clone();
-            self.events.push(AuditEvent {
-                time_s: now.as_secs_f64(),
-                kind: "fault",
-                host: None,
-                role: role_name,
-                zone: String::new(),
-                from: String::new(),
-                to: String::new(),
-                step: "fails-under-load".into(),
-                reason: why,
-            });
-        }
+        let at = Place {
+            role: &self.sc.fleet.roles[role].name,
+            ..Place::default()
+        };
+        log.row(now, "fault", at, "fails-under-load", &why);
         for h in hosts {
             self.crash(now, h, Some(recover_after), HostEv::Restarted);
         }
+    }
+}
+
+/// The simulated fleet as the rollout harness sees it.
+impl Environment for World<'_> {
+    fn measure(&mut self, now: SimTime, log: &mut AuditLog) -> TickRow {
+        self.traffic(now, log)
+    }
+
+    fn scrapes(&mut self) -> (&[[Sample; 2]], &mut Vec<EndpointSample>) {
+        (&self.current, &mut self.endpoint_now)
+    }
+
+    fn views(&mut self, _now: SimTime, groups: &mut [GroupView], zones: &mut Vec<ZoneView>) {
+        for (g, r) in groups.iter_mut().zip(&self.roles) {
+            g.old = r.counts.view(0);
+            g.new = r.counts.view(1);
+        }
+        for (gi, r) in self.roles.iter().enumerate() {
+            for (zi, z) in r.zones.iter().enumerate() {
+                zones.push(ZoneView {
+                    group: gi,
+                    zone: zi,
+                    old: z.counts.view(0),
+                    new: z.counts.view(1),
+                });
+            }
+        }
+    }
+
+    fn take(&mut self, group: usize, zone: Option<usize>, from: Cohort) -> Option<HostRef> {
+        let (id, zone) = self.picker.take(group, zone, from)?;
+        Some(HostRef { id, group, zone })
+    }
+
+    fn move_host(&mut self, now: SimTime, h: HostRef, to: Cohort) {
+        self.picker.put(h.group, h.zone, h.id, to);
+        let host = &mut self.hosts[h.id as usize];
+        host.epoch += 1;
+        host.moves = host.moves.wrapping_add(1);
+        self.set_cohort(h.id, to);
+        self.take_down(now, h.id, Then::Upgrade);
+    }
+
+    fn provision(&mut self, now: SimTime, group: usize) -> HostRef {
+        let h = self.hosts.len() as u32;
+        let r = &mut self.roles[group];
+        let zones = self.sc.fleet.roles[group].zones.len() as u32;
+        let zone = (r.next_zone % zones) as u16;
+        r.next_zone += 1;
+        r.counts.by_state[1][HostState::Provisioning as usize] += 1;
+        let z = &mut r.zones[zone as usize];
+        z.counts.by_state[1][HostState::Provisioning as usize] += 1;
+        self.picker.put(group, zone as usize, h, Cohort::New);
+        let ordinal = r.next_zone - 1;
+        let profile = profile_of(
+            &mut self.profiles,
+            group,
+            &self.sc.fleet.roles[group],
+            ordinal,
+        );
+        self.hosts.push(Host {
+            epoch: 0,
+            role: group as u16,
+            zone,
+            moves: 0,
+            cohort: Cohort::New,
+            state: HostState::Provisioning,
+            available: false,
+            stale: false,
+            armed: false,
+            profile,
+            arms: 0,
+            err: 0.0,
+        });
+        let mut rng = self.streams.keyed("provision", h as u64);
+        let d = self.sc.change.provision_time.sample(&mut rng);
+        self.schedule(now + d, h, HostEv::ProvisionDone);
+        HostRef {
+            id: h,
+            group,
+            zone: zone as usize,
+        }
+    }
+
+    fn decommission(&mut self, now: SimTime, h: HostRef) {
+        self.hosts[h.id as usize].epoch += 1;
+        self.take_down(now, h.id, Then::Terminate);
+    }
+
+    fn set_weight(&mut self, group: usize, new_pct: Option<f64>) {
+        self.roles[group].weight_new = new_pct;
+    }
+
+    fn can_upgrade(&mut self, now: SimTime, log: &mut AuditLog) -> bool {
+        !self.upgrades_blocked(now, log)
     }
 }
 
