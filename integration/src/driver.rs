@@ -1,38 +1,41 @@
-//! The live driver: the policy engine's environment for real containers.
+//! The live driver: real containers as an environment of the rollout
+//! harness.
 //!
-//! The simulator's `World` feeds a policy observations of simulated hosts
-//! and applies its actions to them; this module does the same with
-//! containers, a draining router and an open-model load generator, running
-//! the **same** policy object (`shakedown_sim::policy::build`).
+//! The simulator and live mode run one harness, `shakedown_sim::rollout`:
+//! it owns the policy, interprets its actions, keeps the audit log and the
+//! monitoring lag, and builds the summary. The simulator's `World` is one
+//! [`Environment`]; [`LiveFleet`] here is the other, with containers, a
+//! draining router and an open-model load generator. Only the clock
+//! differs: live mode sleeps until each tick on a scaled wall clock, then
+//! calls the same `Rollout::tick`.
 //!
 //! ```text
 //!   scenario role ──▶ group: N replica slots ──▶ one container each, behind the role's router
 //!                                                  (sets: `stable` = old version, `canary` = new)
 //!
-//!   every tick (scenario tick / time scale, wall):
-//!     1. router counters since the last tick ──▶ per-cohort Samples (requests, failed);
-//!        the router's latency histogram of the cohort's set ──▶ p50 / p95 / p99
-//!     2. slots ──▶ CohortViews (total / ready / available after min_ready)
-//!     3. policy.decide(Observation) ──▶ Actions, each applied by a task:
-//!          Update{to}      start a container of the target version, wait for the
-//!                          router's health gate, then retire the slot's old one
-//!          Provision       a new slot: start, gate
-//!          Decommission    retire an old slot's container
-//!          SetWeight       router weights between `stable` and `canary`
-//!          Finish          the rollout is over; load runs `cooldown` longer
+//!   every tick (scenario tick / time scale, wall), LiveFleet as the harness asks:
+//!     measure   router counters since the last tick ──▶ per-cohort Samples (requests, failed);
+//!               the router's latency histogram of the cohort's set ──▶ p50 / p95 / p99
+//!     views     slots ──▶ CohortViews (total / ready / available after min_ready)
+//!     move_host     start a container of the target version, wait for the
+//!                   router's health gate, then retire the slot's old one (a task)
+//!     provision     a new slot: start, gate
+//!     decommission  retire the slot's container
+//!     set_weight    router weights between `stable` and `canary`
 //!   retire = drain: out of the router, wait for in-flight, SIGTERM, grace, SIGKILL
 //!            no drain (the classic mistake): SIGTERM while still routed;
 //!            the router notices after `fleet.detection_delay`
 //!   meanwhile: the prober takes replicas failing health checks for
 //!   `detection_delay` out of the router and restarts them (chaos, crashes);
 //!   the chaos task fires the scenario's faults at their scenario times.
+//!   After the policy finishes, load runs `cooldown` longer.
 //! ```
 //!
-//! Slots play the simulator's hosts: policies speak in counts, the driver
-//! picks slots the way the simulator picks hosts (old ones lowest index
-//! first, new ones most recently moved first). A slot moving in place keeps
-//! its old container serving until the new one passes its health check, so
-//! an in-place rolling update surges by one container per moving slot.
+//! Slots play the simulator's hosts and are kept in the same
+//! [`Picker`] order (old ones lowest index first, new ones most recently
+//! moved first). A slot moving in place keeps its old container serving
+//! until the new one passes its health check, so an in-place rolling update
+//! surges by one container per moving slot.
 //!
 //! Every request the load generator sends has exactly one outcome; the
 //! run's verdict counts the non-ok ones ("dropped") against the scenario's
@@ -48,11 +51,11 @@ use futures::future::join_all;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget, RoleShape};
-use shakedown_sim::policy::{
-    self, Action, Cohort, CohortView, GroupView, Observation, Outcome as PolicyOutcome, Policy,
-    Sample, ZoneView,
-};
+use shakedown_sim::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
 use shakedown_sim::record::{AuditEvent, RunRecord, Summary, TickRow};
+use shakedown_sim::rollout::{
+    AuditLog, End, EnvFacts, Environment, HostRef, Picker, Rollout, RunOptions,
+};
 use shakedown_sim::scenario::{Curve, Scenario};
 use shakedown_sim::time::{SimDuration, SimTime};
 use tokio::task::JoinSet;
@@ -420,7 +423,6 @@ struct State {
 struct GroupCtx {
     name: String,
     zones: Vec<String>,
-    desired: u32,
     router: RouterHandle,
     /// Serialises weight updates of this group's router.
     weights: Mutex<()>,
@@ -710,165 +712,6 @@ impl Ctx {
         });
     }
 
-    // ---- policy actions --------------------------------------------------
-
-    fn apply(self: &Arc<Self>, now: SimTime, a: Action, tasks: &mut JoinSet<()>) {
-        match a {
-            Action::Update {
-                group,
-                zone,
-                to,
-                count,
-                step,
-                reason,
-            } => {
-                self.set_phase(&step);
-                for _ in 0..count {
-                    let Some(index) = self.pick(group, zone, opposite(to)) else {
-                        break;
-                    };
-                    let mut st = lock(&self.state);
-                    st.move_seq += 1;
-                    let seq = st.move_seq;
-                    let s = Self::slot_mut(&mut st, group, index);
-                    s.epoch += 1;
-                    s.moved_seq = seq;
-                    s.cohort = to;
-                    s.ready_since = None;
-                    s.initial = false;
-                    let epoch = s.epoch;
-                    let cancelled = s.pending.take().map(|p| {
-                        let same = s
-                            .active
-                            .as_ref()
-                            .is_some_and(|a| a.handle.id == p.handle.id);
-                        (p, same)
-                    });
-                    // Moving back a slot whose new container never took over:
-                    // its old one still serves.
-                    let back_in_place = cancelled.is_some()
-                        && s.active.as_ref().is_some_and(|b| b.cohort == to)
-                        && s.state != SlotState::Crashed;
-                    let from_backend = s.active.as_ref().map(|b| b.id.clone());
-                    if back_in_place {
-                        s.state = SlotState::Serving;
-                        s.ready_since = Some(now);
-                    } else {
-                        s.state = SlotState::Upgrading;
-                    }
-                    let zone_i = s.zone;
-                    let mv = st.moves.len();
-                    st.moves.push(MoveRecord {
-                        time_s: now.as_secs_f64(),
-                        step: step.clone(),
-                        role: self.groups[group].name.clone(),
-                        slot: index,
-                        action: "update",
-                        to,
-                        from_backend: if back_in_place { None } else { from_backend },
-                        to_backend: None,
-                    });
-                    self.audit_slot(&mut st, now, group, index, zone_i, to, &step, &reason);
-                    drop(st);
-                    if let Some((p, same)) = cancelled {
-                        let ctx = self.clone();
-                        tasks.spawn(async move { ctx.cancel(group, p, same).await });
-                    }
-                    if !back_in_place {
-                        let ctx = self.clone();
-                        tasks.spawn(ctx.bring_up(group, index, epoch, to, mv));
-                    }
-                }
-            }
-            Action::Provision {
-                group,
-                count,
-                step,
-                reason,
-            } => {
-                self.set_phase(&step);
-                for _ in 0..count {
-                    let mut st = lock(&self.state);
-                    let zones = self.groups[group].zones.len() as u32;
-                    let zone = (st.next_zone[group] % zones) as usize;
-                    st.next_zone[group] += 1;
-                    let index = st.next_index[group];
-                    st.next_index[group] += 1;
-                    st.move_seq += 1;
-                    let seq = st.move_seq;
-                    st.slots.push(Slot {
-                        group,
-                        index,
-                        zone,
-                        cohort: Cohort::New,
-                        state: SlotState::Provisioning,
-                        active: None,
-                        pending: None,
-                        ready_since: None,
-                        initial: false,
-                        ever_new: false,
-                        epoch: 1,
-                        moved_seq: seq,
-                    });
-                    let mv = st.moves.len();
-                    st.moves.push(MoveRecord {
-                        time_s: now.as_secs_f64(),
-                        step: step.clone(),
-                        role: self.groups[group].name.clone(),
-                        slot: index,
-                        action: "provision",
-                        to: Cohort::New,
-                        from_backend: None,
-                        to_backend: None,
-                    });
-                    self.audit_slot(
-                        &mut st,
-                        now,
-                        group,
-                        index,
-                        zone,
-                        Cohort::New,
-                        &step,
-                        &reason,
-                    );
-                    drop(st);
-                    tasks.spawn(self.clone().bring_up(group, index, 1, Cohort::New, mv));
-                }
-            }
-            Action::Decommission {
-                group,
-                zone,
-                count,
-                step,
-                reason,
-            } => self.decommission(now, group, zone, Cohort::Old, count, &step, &reason, tasks),
-            Action::DecommissionNew {
-                group,
-                zone,
-                count,
-                step,
-                reason,
-            } => self.decommission(now, group, zone, Cohort::New, count, &step, &reason, tasks),
-            Action::SetWeight { group, new_pct } => {
-                lock(&self.state).weight_new[group] = Some(new_pct.clamp(0.0, 100.0));
-                self.apply_weights(group, None);
-                let reason = format!("{new_pct}% of traffic to the new version");
-                self.audit(now, "decision", "set-weight", &reason);
-            }
-            Action::ClearWeight { group } => {
-                lock(&self.state).weight_new[group] = None;
-                self.apply_weights(group, None);
-                let reason = "traffic follows serving capacity (router weight released)";
-                self.audit(now, "decision", "set-weight", reason);
-            }
-            Action::Note { step, reason } => {
-                self.set_phase(&step);
-                self.audit(now, "decision", &step, &reason);
-            }
-            Action::Finish { .. } => {} // handled by the loop
-        }
-    }
-
     /// Takes a container being gated out of the way: its gating task sees
     /// `Removed` and leaves it to us. A restart of the slot's active
     /// container is only unrouted (the container stays the slot's).
@@ -883,106 +726,10 @@ impl Ctx {
         }
     }
 
-    /// Drains and terminates `count` slots of cohort `from`.
-    #[allow(clippy::too_many_arguments)]
-    fn decommission(
-        self: &Arc<Self>,
-        now: SimTime,
-        group: usize,
-        zone: Option<usize>,
-        from: Cohort,
-        count: u32,
-        step: &str,
-        reason: &str,
-        tasks: &mut JoinSet<()>,
-    ) {
-        self.set_phase(step);
-        for _ in 0..count {
-            let Some(index) = self.pick(group, zone, from) else {
-                break;
-            };
-            let mut st = lock(&self.state);
-            let s = Self::slot_mut(&mut st, group, index);
-            s.epoch += 1;
-            s.state = SlotState::Draining;
-            s.ready_since = None;
-            s.initial = false;
-            let epoch = s.epoch;
-            let zone_i = s.zone;
-            let from_backend = s.active.as_ref().map(|b| b.id.clone());
-            let g = &self.groups[group];
-            st.moves.push(MoveRecord {
-                time_s: now.as_secs_f64(),
-                step: step.to_string(),
-                role: g.name.clone(),
-                slot: index,
-                action: "decommission",
-                to: from,
-                from_backend,
-                to_backend: None,
-            });
-            st.events.push(AuditEvent {
-                time_s: now.as_secs_f64(),
-                kind: "decommission",
-                host: Some(index),
-                role: g.name.clone(),
-                zone: g.zones[zone_i].clone(),
-                from: String::new(),
-                to: String::new(),
-                step: step.to_string(),
-                reason: reason.to_string(),
-            });
-            drop(st);
-            tasks.spawn(self.clone().take_down(group, index, epoch));
-        }
-    }
-
-    /// The next slot of cohort `from` the simulator would pick: old slots
-    /// lowest index first, new ones most recently moved first.
-    fn pick(&self, group: usize, zone: Option<usize>, from: Cohort) -> Option<u32> {
-        let st = lock(&self.state);
-        let candidates = st.slots.iter().filter(|s| {
-            s.group == group
-                && s.cohort == from
-                && !matches!(s.state, SlotState::Terminated | SlotState::Draining)
-                && zone.is_none_or(|z| z == s.zone)
-        });
-        match from {
-            Cohort::Old => candidates.min_by_key(|s| s.index).map(|s| s.index),
-            Cohort::New => candidates.max_by_key(|s| s.moved_seq).map(|s| s.index),
-        }
-    }
-
     fn set_phase(&self, step: &str) {
         if self.phase.current() != step {
             self.phase.set(step);
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn audit_slot(
-        &self,
-        st: &mut State,
-        now: SimTime,
-        group: usize,
-        index: u32,
-        zone: usize,
-        to: Cohort,
-        step: &str,
-        reason: &str,
-    ) {
-        let g = &self.groups[group];
-        st.events.push(AuditEvent {
-            time_s: now.as_secs_f64(),
-            kind: "instruct",
-            host: Some(index),
-            role: g.name.clone(),
-            zone: g.zones[zone].clone(),
-            from: self.version_of(opposite(to)).to_string(),
-            to: self.version_of(to).to_string(),
-            step: step.to_string(),
-            reason: reason.to_string(),
-        });
     }
 
     fn audit(&self, now: SimTime, kind: &'static str, step: &str, reason: &str) {
@@ -1287,13 +1034,6 @@ fn no_drain() -> RemoveOptions {
     }
 }
 
-fn opposite(c: Cohort) -> Cohort {
-    match c {
-        Cohort::Old => Cohort::New,
-        Cohort::New => Cohort::Old,
-    }
-}
-
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -1384,6 +1124,246 @@ fn sample(
 }
 
 // ---------------------------------------------------------------------------
+// The environment
+// ---------------------------------------------------------------------------
+
+/// The live fleet as the rollout harness ([`Rollout`]) sees it: each
+/// instruction becomes container work on a task; the next ticks' views show
+/// its progress. Host ids are positions in `State::slots` (never removed).
+struct LiveFleet<'o> {
+    ctx: Arc<Ctx>,
+    tasks: JoinSet<()>,
+    picker: Picker,
+    counters: Vec<Counters>,
+    /// This tick's scrapes per group and cohort. Live mode measures per
+    /// cohort at the router, not per endpoint: `endpoints` stays empty
+    /// (scenarios whose analyses need endpoints are rejected for live).
+    current: Vec<[Sample; 2]>,
+    endpoints: Vec<EndpointSample>,
+    samples: Vec<CohortTick>,
+    min_ready: SimDuration,
+    offered: &'o (dyn Fn(SimTime) -> f64 + Sync),
+}
+
+impl LiveFleet<'_> {
+    /// Old and new cohorts over all groups (the progress line).
+    fn fleet_views(&self, now: SimTime) -> (CohortView, CohortView) {
+        let st = lock(&self.ctx.state);
+        let all: Vec<&Slot> = st.slots.iter().collect();
+        (
+            view(&all, Cohort::Old, now, self.min_ready),
+            view(&all, Cohort::New, now, self.min_ready),
+        )
+    }
+}
+
+impl Environment for LiveFleet<'_> {
+    fn measure(&mut self, now: SimTime, log: &mut AuditLog) -> TickRow {
+        let ctx = &self.ctx;
+        let (mut requests, mut failed) = (0, 0);
+        let cohort_of = lock(&ctx.state).cohort_of.clone();
+        for gi in 0..ctx.groups.len() {
+            let (m, r, f) = sample(&ctx.groups[gi].router, &cohort_of, &mut self.counters[gi]);
+            self.current[gi] = m;
+            self.samples.push(CohortTick {
+                time_s: now.as_secs_f64(),
+                group: gi,
+                old: m[0],
+                new: m[1],
+            });
+            requests += r;
+            failed += f;
+        }
+        let mut st = lock(&ctx.state);
+        // Faults and detections the background tasks logged since the last tick.
+        log.extend(std::mem::take(&mut st.events));
+        let mut row = TickRow::traffic(now, (self.offered)(now), requests, failed);
+        for s in &st.slots {
+            if s.state != SlotState::Terminated {
+                match s.cohort {
+                    Cohort::Old => row.hosts_old += 1,
+                    Cohort::New => row.hosts_new += 1,
+                }
+            }
+            match s.state {
+                SlotState::Serving => row.serving += 1,
+                SlotState::Draining => row.draining += 1,
+                SlotState::Upgrading => row.upgrading += 1,
+                SlotState::Restarting => row.restarting += 1,
+                SlotState::Provisioning => row.provisioning += 1,
+                SlotState::Crashed => row.crashed += 1,
+                SlotState::Terminated => {}
+            }
+        }
+        row
+    }
+
+    fn scrapes(&mut self) -> (&[[Sample; 2]], &mut Vec<EndpointSample>) {
+        (&self.current, &mut self.endpoints)
+    }
+
+    fn views(&mut self, now: SimTime, groups: &mut [GroupView], zones: &mut Vec<ZoneView>) {
+        let st = lock(&self.ctx.state);
+        for (gi, (g, ctx)) in groups.iter_mut().zip(&self.ctx.groups).enumerate() {
+            let mine: Vec<&Slot> = st.slots.iter().filter(|s| s.group == gi).collect();
+            g.old = view(&mine, Cohort::Old, now, self.min_ready);
+            g.new = view(&mine, Cohort::New, now, self.min_ready);
+            for zi in 0..ctx.zones.len() {
+                let inz: Vec<&Slot> = mine.iter().copied().filter(|s| s.zone == zi).collect();
+                zones.push(ZoneView {
+                    group: gi,
+                    zone: zi,
+                    old: view(&inz, Cohort::Old, now, self.min_ready),
+                    new: view(&inz, Cohort::New, now, self.min_ready),
+                });
+            }
+        }
+    }
+
+    fn take(&mut self, group: usize, zone: Option<usize>, from: Cohort) -> Option<HostRef> {
+        let (id, zone) = self.picker.take(group, zone, from)?;
+        Some(HostRef { id, group, zone })
+    }
+
+    /// Starts a container of the other version for the slot; its old one
+    /// keeps serving until the new one passes the health gate.
+    fn move_host(&mut self, now: SimTime, h: HostRef, to: Cohort) {
+        self.picker.put(h.group, h.zone, h.id, to);
+        let ctx = &self.ctx;
+        let mut st = lock(&ctx.state);
+        st.move_seq += 1;
+        let seq = st.move_seq;
+        let s = &mut st.slots[h.id as usize];
+        let index = s.index;
+        s.epoch += 1;
+        s.moved_seq = seq;
+        s.cohort = to;
+        s.ready_since = None;
+        s.initial = false;
+        let epoch = s.epoch;
+        let cancelled = s.pending.take().map(|p| {
+            let same = s
+                .active
+                .as_ref()
+                .is_some_and(|a| a.handle.id == p.handle.id);
+            (p, same)
+        });
+        // Moving back a slot whose new container never took over: its old
+        // one still serves.
+        let back_in_place = cancelled.is_some()
+            && s.active.as_ref().is_some_and(|b| b.cohort == to)
+            && s.state != SlotState::Crashed;
+        let from_backend = s.active.as_ref().map(|b| b.id.clone());
+        if back_in_place {
+            s.state = SlotState::Serving;
+            s.ready_since = Some(now);
+        } else {
+            s.state = SlotState::Upgrading;
+        }
+        let mv = st.moves.len();
+        st.moves.push(MoveRecord {
+            time_s: now.as_secs_f64(),
+            step: ctx.phase.current(),
+            role: ctx.groups[h.group].name.clone(),
+            slot: index,
+            action: "update",
+            to,
+            from_backend: if back_in_place { None } else { from_backend },
+            to_backend: None,
+        });
+        drop(st);
+        if let Some((p, same)) = cancelled {
+            let ctx = ctx.clone();
+            self.tasks
+                .spawn(async move { ctx.cancel(h.group, p, same).await });
+        }
+        if !back_in_place {
+            self.tasks
+                .spawn(ctx.clone().bring_up(h.group, index, epoch, to, mv));
+        }
+    }
+
+    fn provision(&mut self, now: SimTime, group: usize) -> HostRef {
+        let ctx = &self.ctx;
+        let mut st = lock(&ctx.state);
+        let zones = ctx.groups[group].zones.len() as u32;
+        let zone = (st.next_zone[group] % zones) as usize;
+        st.next_zone[group] += 1;
+        let index = st.next_index[group];
+        st.next_index[group] += 1;
+        st.move_seq += 1;
+        let seq = st.move_seq;
+        let id = st.slots.len() as u32;
+        st.slots.push(Slot {
+            group,
+            index,
+            zone,
+            cohort: Cohort::New,
+            state: SlotState::Provisioning,
+            active: None,
+            pending: None,
+            ready_since: None,
+            initial: false,
+            ever_new: false,
+            epoch: 1,
+            moved_seq: seq,
+        });
+        let mv = st.moves.len();
+        st.moves.push(MoveRecord {
+            time_s: now.as_secs_f64(),
+            step: ctx.phase.current(),
+            role: ctx.groups[group].name.clone(),
+            slot: index,
+            action: "provision",
+            to: Cohort::New,
+            from_backend: None,
+            to_backend: None,
+        });
+        drop(st);
+        self.picker.put(group, zone, id, Cohort::New);
+        self.tasks
+            .spawn(ctx.clone().bring_up(group, index, 1, Cohort::New, mv));
+        HostRef { id, group, zone }
+    }
+
+    fn decommission(&mut self, now: SimTime, h: HostRef) {
+        let ctx = &self.ctx;
+        let mut st = lock(&ctx.state);
+        let s = &mut st.slots[h.id as usize];
+        let index = s.index;
+        let cohort = s.cohort;
+        s.epoch += 1;
+        s.state = SlotState::Draining;
+        s.ready_since = None;
+        s.initial = false;
+        let epoch = s.epoch;
+        let from_backend = s.active.as_ref().map(|b| b.id.clone());
+        st.moves.push(MoveRecord {
+            time_s: now.as_secs_f64(),
+            step: ctx.phase.current(),
+            role: ctx.groups[h.group].name.clone(),
+            slot: index,
+            action: "decommission",
+            to: cohort,
+            from_backend,
+            to_backend: None,
+        });
+        drop(st);
+        self.tasks
+            .spawn(ctx.clone().take_down(h.group, index, epoch));
+    }
+
+    fn set_weight(&mut self, group: usize, new_pct: Option<f64>) {
+        lock(&self.ctx.state).weight_new[group] = new_pct;
+        self.ctx.apply_weights(group, None);
+    }
+
+    fn enter_step(&mut self, step: &str) {
+        self.ctx.set_phase(step);
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------
 
@@ -1455,7 +1435,6 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         groups.push(GroupCtx {
             name: r.name.clone(),
             zones: r.zones.clone(),
-            desired: r.hosts,
             router,
             weights: Mutex::new(()),
         });
@@ -1620,164 +1599,59 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         tasks.spawn(ctx.clone().chaos(faults));
     }
 
-    // The tick loop.
-    let mut policy: Box<dyn Policy + Send> = policy::build(&sc.policy, sc.change.mode, n_groups);
-    let min_ready = policy.min_ready();
-    let tick = sc.tick;
-    let start_at = SimTime::ZERO + sc.change.start_at;
-    let end = SimTime::ZERO + sc.duration;
-    let mut counters: Vec<Counters> = (0..n_groups).map(|_| Counters::default()).collect();
-    let mut metrics = vec![[Sample::default(); 2]; n_groups];
-    let mut ticks: Vec<TickRow> = Vec::new();
-    let mut samples: Vec<CohortTick> = Vec::new();
-    let mut actions = Vec::new();
-    let mut started_at: Option<SimTime> = None;
-    let mut finished: Option<(SimTime, PolicyOutcome, String)> = None;
+    // The tick loop: the simulator's harness, on a scaled wall clock.
+    let mut rollout =
+        Rollout::new(sc, RunOptions::full(opts.seed)).stop_after_finish(spec.cooldown);
+    let mut env = LiveFleet {
+        picker: {
+            let st = lock(&ctx.state);
+            let mut p = Picker::new(ctx.groups.iter().map(|g| g.zones.len()));
+            for (id, s) in st.slots.iter().enumerate() {
+                p.add_initial(s.group, s.zone, id as u32);
+            }
+            p
+        },
+        ctx,
+        tasks,
+        counters: (0..n_groups).map(|_| Counters::default()).collect(),
+        current: vec![[Sample::default(); 2]; n_groups],
+        endpoints: Vec::new(),
+        samples: Vec::new(),
+        min_ready: rollout.min_ready(),
+        offered: &offered,
+    };
     let mut interrupted = false;
-    let mut peak_unavailable: f64 = 0.0;
-    let mut actions_applied = 0u64;
-    let (mut seen_requests, mut seen_failed) = (0u64, 0u64);
     let mut last_t = SimTime::ZERO;
-    let mut k: u64 = 0;
-    loop {
-        let t = SimTime::from_millis(k * tick.as_millis());
-        if t > end {
-            break;
-        }
+    while let Some(t) = rollout.next_tick() {
         tokio::select! {
             _ = opts.stop.stopped() => { interrupted = true; break; }
             _ = clock.sleep_until(t) => {}
         }
         last_t = t;
-        let (mut requests, mut failed) = (0, 0);
-        let cohort_of = lock(&ctx.state).cohort_of.clone();
-        for gi in 0..n_groups {
-            let (m, r, f) = sample(&ctx.groups[gi].router, &cohort_of, &mut counters[gi]);
-            metrics[gi] = m;
-            samples.push(CohortTick {
-                time_s: t.as_secs_f64(),
-                group: gi,
-                old: m[0],
-                new: m[1],
-            });
-            requests += r;
-            failed += f;
-        }
-        seen_requests += requests;
-        seen_failed += failed;
-
-        // Counts.
-        let (views, zones, mut row) = {
-            let st = lock(&ctx.state);
-            let mut views = Vec::with_capacity(n_groups);
-            let mut zones = Vec::new();
-            let mut row = TickRow {
-                time_s: t.as_secs_f64(),
-                offered_rps: (offered(t) * 1000.0).round() / 1000.0,
-                requests,
-                served: requests.saturating_sub(failed),
-                failed,
-                success_rate: if requests == 0 {
-                    1.0
-                } else {
-                    requests.saturating_sub(failed) as f64 / requests as f64
-                },
-                ..TickRow::default()
-            };
-            for (gi, g) in ctx.groups.iter().enumerate() {
-                let mine: Vec<&Slot> = st.slots.iter().filter(|s| s.group == gi).collect();
-                views.push(GroupView {
-                    desired: g.desired,
-                    old: view(&mine, Cohort::Old, t, min_ready),
-                    new: view(&mine, Cohort::New, t, min_ready),
-                    old_metrics: metrics[gi][0],
-                    new_metrics: metrics[gi][1],
-                });
-                for zi in 0..g.zones.len() {
-                    let inz: Vec<&Slot> = mine.iter().copied().filter(|s| s.zone == zi).collect();
-                    zones.push(ZoneView {
-                        group: gi,
-                        zone: zi,
-                        old: view(&inz, Cohort::Old, t, min_ready),
-                        new: view(&inz, Cohort::New, t, min_ready),
-                    });
-                }
-                for s in &mine {
-                    if s.state != SlotState::Terminated {
-                        match s.cohort {
-                            Cohort::Old => row.hosts_old += 1,
-                            Cohort::New => row.hosts_new += 1,
-                        }
-                    }
-                    match s.state {
-                        SlotState::Serving => row.serving += 1,
-                        SlotState::Draining => row.draining += 1,
-                        SlotState::Upgrading => row.upgrading += 1,
-                        SlotState::Restarting => row.restarting += 1,
-                        SlotState::Provisioning => row.provisioning += 1,
-                        SlotState::Crashed => row.crashed += 1,
-                        SlotState::Terminated => {}
-                    }
-                }
-            }
-            (views, zones, row)
-        };
-        let desired: u32 = ctx.groups.iter().map(|g| g.desired).sum();
-        let pct = 100.0 * desired.saturating_sub(row.serving) as f64 / desired.max(1) as f64;
-        peak_unavailable = peak_unavailable.max(pct);
-        row.success_rate = (row.success_rate * 1e6).round() / 1e6;
-        ticks.push(row);
+        rollout.tick(t, &mut env);
         if let Some(p) = opts.progress.as_mut() {
-            let sum = |f: fn(&GroupView) -> CohortView| {
-                views
-                    .iter()
-                    .map(f)
-                    .fold(CohortView::default(), |a, v| CohortView {
-                        total: a.total + v.total,
-                        ready: a.ready + v.ready,
-                        available: a.available + v.available,
-                    })
-            };
+            let (old, new) = env.fleet_views(t);
+            let (requests, failed) = rollout.totals();
             p(&Progress {
                 now: t,
-                phase: ctx.phase.current(),
-                old: sum(|g| g.old),
-                new: sum(|g| g.new),
-                requests: seen_requests,
-                failed: seen_failed,
+                phase: env.ctx.phase.current(),
+                old,
+                new,
+                requests,
+                failed,
             });
         }
-
-        // The policy.
-        if finished.is_none() && t >= start_at {
-            let started = *started_at.get_or_insert(t);
-            let obs = Observation {
-                now: t,
-                started_at: started,
-                groups: &views,
-                zones: &zones,
-                endpoints: &[],
-            };
-            policy.decide(&obs, &mut actions);
-            for a in actions.drain(..) {
-                actions_applied += 1;
-                if let Action::Finish { outcome, reason } = &a {
-                    ctx.audit(t, "finish", outcome.as_str(), reason);
-                    ctx.set_phase(&format!("after: {}", outcome.as_str()));
-                    finished.get_or_insert((t, *outcome, reason.clone()));
-                    continue;
-                }
-                ctx.apply(t, a, &mut tasks);
-            }
-        }
-        if let Some((at, _, _)) = &finished {
-            if t >= *at + spec.cooldown {
-                break;
-            }
-        }
-        while tasks.try_join_next().is_some() {}
-        k += 1;
+        while env.tasks.try_join_next().is_some() {}
     }
+    let LiveFleet {
+        ctx,
+        mut tasks,
+        samples,
+        ..
+    } = env;
+    let rollout_window = rollout
+        .started_at()
+        .map(|s| (s, rollout.finished().map(|f| f.0)));
 
     // Stop the load first (in-flight requests complete), then roll down.
     let load_stopped = Instant::now();
@@ -1808,16 +1682,22 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         g.router.shutdown();
     }
     let run_id = opts.run_id.clone();
-    let mut st = std::mem::take(&mut *lock(&ctx.state));
+    let st = std::mem::take(&mut *lock(&ctx.state));
     // Faults and detections are logged when they complete: order by time.
-    st.events.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    rollout.log().extend(st.events);
+    rollout.log().sort_by_time();
     let live = |c: Cohort| {
         st.slots
             .iter()
             .filter(|s| s.cohort == c && s.state != SlotState::Terminated)
             .count() as u64
     };
-    let final_slots = (live(Cohort::New), live(Cohort::New) + live(Cohort::Old));
+    let facts = EnvFacts {
+        hosts_live: live(Cohort::Old) + live(Cohort::New),
+        hosts_on_new: live(Cohort::New),
+        hosts_ever_new: st.slots.iter().filter(|s| s.ever_new).count() as u64,
+        events: (st.moves.len() + st.faults.len()) as u64,
+    };
     let cleanup = match last_reference(ctx).await {
         Ok(c) => c.fleet.shutdown().await,
         // An aborted task has not let go of the context yet: remove the run
@@ -1830,8 +1710,6 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     });
     let teardown_s = load_stopped.elapsed().as_secs_f64();
     let mut errors = st.errors;
-    let ever_new = st.slots.iter().filter(|s| s.ever_new).count();
-    let milestones = policy.milestones();
     let leftovers = match list_leftovers(Some(&run_id)).await {
         Ok(l) if l.is_empty() => Vec::new(),
         Ok(l) => {
@@ -1851,7 +1729,6 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     let mut outcomes = OutcomeCounts::default();
     let mut per_phase: BTreeMap<String, OutcomeCounts> = BTreeMap::new();
     let (mut sent, mut failed_in_rollout) = (0u64, 0u64);
-    let rollout_window = started_at.map(|s| (s, finished.as_ref().map(|f| f.0)));
     for (name, r) in &load {
         sent += r.sent;
         outcomes.merge(&r.outcomes);
@@ -1883,56 +1760,23 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     }
     dropped.sort_by(|a, b| a.intended_s.total_cmp(&b.intended_s).then(a.id.cmp(&b.id)));
     let non_ok = outcomes.non_ok();
-    let (outcome, reason) = match (&finished, interrupted) {
-        (Some((_, o, r)), _) => (o.as_str().to_string(), r.clone()),
-        (None, true) => (
-            "interrupted".to_string(),
-            "stopped by the user (SIGINT) before the rollout finished".to_string(),
-        ),
-        (None, false) => (
-            PolicyOutcome::TimedOut.as_str().to_string(),
-            format!("the rollout had not finished after {}", sc.duration),
-        ),
+    // The harness's summary; requests are the load generator's, which
+    // accounts for every request it sent (the routers' per-tick counts are
+    // in the rows).
+    let how = if interrupted {
+        End::Interrupted
+    } else {
+        End::Time
     };
-    let started = started_at.unwrap_or(start_at);
-    let finished_t = finished.as_ref().map_or(last_t, |f| f.0);
-    let summary = Summary {
-        scenario: sc.name.clone(),
-        seed: opts.seed,
-        policy: policy.kind().to_string(),
-        change: format!(
-            "{} {} -> {}",
-            sc.change.attribute, sc.change.from, sc.change.to
-        ),
-        hosts: sc.host_count(),
-        outcome,
-        outcome_reason: reason,
-        duration_s: last_t.as_secs_f64(),
-        tick_s: tick.as_secs_f64(),
-        rollout_started_at_s: started.as_secs_f64(),
-        rollout_duration_s: finished_t.saturating_since(started).as_secs_f64(),
-        requests_total: sent,
-        requests_failed: non_ok,
-        failed_requests_during_rollout: failed_in_rollout,
-        success_rate: if sent == 0 {
-            1.0
-        } else {
-            (sent - non_ok) as f64 / sent as f64
-        },
-        peak_hosts_unavailable_pct: peak_unavailable,
-        hosts_on_new_pct: 100.0 * final_slots.0 as f64 / final_slots.1.max(1) as f64,
-        hosts_ever_on_new_pct: 100.0 * ever_new as f64 / sc.host_count().max(1) as f64,
-        new_version_bad: shakedown_sim::faults::new_version_bad(&sc.faults, &sc.change.to),
-        detected_at_s: milestones.detected_at.map(|t| t.as_secs_f64()),
-        aborted_at_s: milestones.aborted_at.map(|t| t.as_secs_f64()),
-        time_to_rollback_s: match (milestones.aborted_at, &finished) {
-            (Some(a), Some((f, PolicyOutcome::RolledBack, _))) => {
-                Some(f.saturating_since(a).as_secs_f64())
-            }
-            _ => None,
-        },
-        events_processed: ticks.len() as u64 + actions_applied + st.faults.len() as u64,
-        shakedown_version: shakedown_sim::VERSION.to_string(),
+    let mut record = rollout.finish(last_t, how, facts);
+    let summary = &mut record.summary;
+    summary.requests_total = sent;
+    summary.requests_failed = non_ok;
+    summary.failed_requests_during_rollout = failed_in_rollout;
+    summary.success_rate = if sent == 0 {
+        1.0
+    } else {
+        (sent - non_ok) as f64 / sent as f64
     };
     let live = LiveSummary {
         mode: "live",
@@ -1969,11 +1813,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         leftovers,
     };
     Ok(LiveRecord {
-        record: RunRecord {
-            summary,
-            ticks,
-            events: st.events,
-        },
+        record,
         live,
         dropped,
         latency,
