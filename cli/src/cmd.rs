@@ -84,7 +84,7 @@ fn chaos_schedule(
     Ok(sim::chaos::schedule(
         seed,
         &spec.chaos,
-        &sim::chaos::role_shapes(sc),
+        &sim::chaos::role_shapes(&sc.fleet),
     ))
 }
 

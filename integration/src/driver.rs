@@ -50,7 +50,7 @@ use anyhow::{anyhow, Context, Result};
 use futures::future::join_all;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget, RoleShape};
+use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget};
 use shakedown_sim::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
 use shakedown_sim::record::{AuditEvent, RunRecord, Summary, TickRow};
 use shakedown_sim::rollout::{
@@ -1585,16 +1585,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     for gi in 0..n_groups {
         tasks.spawn(ctx.clone().prober(gi));
     }
-    let shapes: Vec<RoleShape> = sc
-        .fleet
-        .roles
-        .iter()
-        .map(|r| RoleShape {
-            replicas: r.hosts,
-            zones: r.zones.len() as u32,
-        })
-        .collect();
-    let faults = chaos::schedule(opts.seed, &spec.chaos, &shapes);
+    let faults = chaos::schedule(opts.seed, &spec.chaos, &chaos::role_shapes(&sc.fleet));
     if !faults.is_empty() {
         tasks.spawn(ctx.clone().chaos(faults));
     }

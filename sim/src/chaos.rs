@@ -126,10 +126,10 @@ pub struct RoleShape {
     pub zones: u32,
 }
 
-/// The shape of every role of a scenario: its hosts are the replicas, its
+/// The shape of every role of a fleet: its hosts are the replicas, its
 /// zones the host groups.
-pub fn role_shapes(sc: &crate::Scenario) -> Vec<RoleShape> {
-    sc.fleet
+pub fn role_shapes(fleet: &crate::fleet::Fleet) -> Vec<RoleShape> {
+    fleet
         .roles
         .iter()
         .map(|r| RoleShape {

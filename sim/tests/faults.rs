@@ -551,7 +551,7 @@ fn scheduled_chaos_hits_the_same_replicas_in_the_simulator() {
         spec(FaultKind::Pause, 1200, Some(7), None),
         spec(FaultKind::HostCrash, 1800, None, Some(0)),
     ];
-    let faults = schedule(3, &specs, &shakedown_sim::chaos::role_shapes(&sc));
+    let faults = schedule(3, &specs, &shakedown_sim::chaos::role_shapes(&sc.fleet));
     let rec = shakedown_sim::run_with_chaos(&sc, RunOptions::full(3), &faults);
     let hit: Vec<(f64, u32)> = rec
         .events
