@@ -52,7 +52,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget};
 use shakedown_sim::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
-use shakedown_sim::record::{AuditEvent, RunRecord, Summary, TickRow};
+use shakedown_sim::record::{AuditEvent, AuditKind, RunRecord, Summary, TickRow};
 use shakedown_sim::rollout::{
     AuditLog, End, EnvFacts, Environment, HostRef, Picker, Rollout, RunOptions,
 };
@@ -732,7 +732,7 @@ impl Ctx {
         }
     }
 
-    fn audit(&self, now: SimTime, kind: &'static str, step: &str, reason: &str) {
+    fn audit(&self, now: SimTime, kind: AuditKind, step: &str, reason: &str) {
         lock(&self.state).events.push(AuditEvent {
             time_s: now.as_secs_f64(),
             kind,
@@ -806,7 +806,7 @@ impl Ctx {
                 let t = self.clock.now();
                 self.audit(
                     t,
-                    "detected",
+                    AuditKind::Detected,
                     "health-check",
                     &format!("{} failed its health checks; out of the router", b.id),
                 );
@@ -977,7 +977,7 @@ impl Ctx {
             });
             st.events.push(AuditEvent {
                 time_s: now.as_secs_f64(),
-                kind: "fault",
+                kind: AuditKind::Fault,
                 host: None,
                 role: g.name.clone(),
                 zone: String::new(),

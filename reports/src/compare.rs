@@ -26,6 +26,7 @@ use crate::html::{esc, group};
 use crate::plots::human_duration;
 use crate::plots_experiment::{self as px, Series};
 use crate::write::Output;
+use serde::Deserialize;
 use serde::Serialize;
 use shakedown_sim::experiment::analysis::{Analysis, Better, METRICS, PROPORTIONS};
 use shakedown_sim::experiment::stats::{self, Interval};
@@ -38,72 +39,56 @@ use std::ops::Range;
 /// The `format` of `summary.json`.
 pub const SUMMARY_FORMAT: &str = "shakedown-experiment-summary/1";
 
-/// Summary columns after the group columns, in order.
-const SUMMARY_COLUMNS: [&str; 23] = [
-    "policy_kind",
-    "scenario",
-    "change",
-    "hosts",
-    "outcome",
-    "outcome_reason",
-    "duration_s",
-    "tick_s",
-    "rollout_started_at_s",
-    "rollout_duration_s",
-    "requests_total",
-    "requests_failed",
-    "failed_requests_during_rollout",
-    "success_rate",
-    "peak_hosts_unavailable_pct",
-    "hosts_on_new_pct",
-    "hosts_ever_on_new_pct",
-    "new_version_bad",
-    "detected_at_s",
-    "aborted_at_s",
-    "time_to_rollback_s",
-    "events_processed",
-    "shakedown_version",
+/// Summary columns after the group columns, in order, and how each is
+/// written (floats as Rust prints them, so they parse back exactly). Rows
+/// are read back by serde ([`Summary`]'s own field names; `policy_kind` is
+/// `policy`).
+type Column = (&'static str, fn(&Summary) -> String);
+const SUMMARY_COLUMNS: [Column; 23] = [
+    ("policy_kind", |s| s.policy.clone()),
+    ("scenario", |s| s.scenario.clone()),
+    ("change", |s| s.change.clone()),
+    ("hosts", |s| s.hosts.to_string()),
+    ("outcome", |s| s.outcome.to_string()),
+    ("outcome_reason", |s| s.outcome_reason.clone()),
+    ("duration_s", |s| s.duration_s.to_string()),
+    ("tick_s", |s| s.tick_s.to_string()),
+    ("rollout_started_at_s", |s| {
+        s.rollout_started_at_s.to_string()
+    }),
+    ("rollout_duration_s", |s| s.rollout_duration_s.to_string()),
+    ("requests_total", |s| s.requests_total.to_string()),
+    ("requests_failed", |s| s.requests_failed.to_string()),
+    ("failed_requests_during_rollout", |s| {
+        s.failed_requests_during_rollout.to_string()
+    }),
+    ("success_rate", |s| s.success_rate.to_string()),
+    ("peak_hosts_unavailable_pct", |s| {
+        s.peak_hosts_unavailable_pct.to_string()
+    }),
+    ("hosts_on_new_pct", |s| s.hosts_on_new_pct.to_string()),
+    ("hosts_ever_on_new_pct", |s| {
+        s.hosts_ever_on_new_pct.to_string()
+    }),
+    ("new_version_bad", |s| s.new_version_bad.to_string()),
+    ("detected_at_s", |s| opt(s.detected_at_s)),
+    ("aborted_at_s", |s| opt(s.aborted_at_s)),
+    ("time_to_rollback_s", |s| opt(s.time_to_rollback_s)),
+    ("events_processed", |s| s.events_processed.to_string()),
+    ("shakedown_version", |s| s.shakedown_version.clone()),
 ];
 
 /// The header of the rows file.
 pub fn header(m: &Manifest) -> Vec<String> {
     let mut h = vec!["seed".to_string(), m.kind.group_column().to_string()];
     h.extend(m.params.iter().map(|p| p.path.clone()));
-    h.extend(SUMMARY_COLUMNS.iter().map(|c| c.to_string()));
+    h.extend(SUMMARY_COLUMNS.iter().map(|(c, _)| c.to_string()));
     h
 }
 
 /// An optional number: empty when absent.
 fn opt(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| x.to_string())
-}
-
-fn summary_fields(s: &Summary) -> [String; 23] {
-    [
-        s.policy.clone(),
-        s.scenario.clone(),
-        s.change.clone(),
-        s.hosts.to_string(),
-        s.outcome.clone(),
-        s.outcome_reason.clone(),
-        s.duration_s.to_string(),
-        s.tick_s.to_string(),
-        s.rollout_started_at_s.to_string(),
-        s.rollout_duration_s.to_string(),
-        s.requests_total.to_string(),
-        s.requests_failed.to_string(),
-        s.failed_requests_during_rollout.to_string(),
-        s.success_rate.to_string(),
-        s.peak_hosts_unavailable_pct.to_string(),
-        s.hosts_on_new_pct.to_string(),
-        s.hosts_ever_on_new_pct.to_string(),
-        s.new_version_bad.to_string(),
-        opt(s.detected_at_s),
-        opt(s.aborted_at_s),
-        opt(s.time_to_rollback_s),
-        s.events_processed.to_string(),
-        s.shakedown_version.clone(),
-    ]
 }
 
 /// The rows file for units `units` of the experiment (`rows[i]` is unit
@@ -117,7 +102,7 @@ pub fn rows_csv(m: &Manifest, seeds: &SeedSet, units: Range<usize>, rows: &[Summ
         let def = &m.groups[g];
         let mut rec = vec![seed.to_string(), def.label.clone()];
         rec.extend(def.values.iter().cloned());
-        rec.extend(summary_fields(s));
+        rec.extend(SUMMARY_COLUMNS.iter().map(|(_, f)| f(s)));
         w.write_record(&rec).expect("in memory");
     }
     w.into_inner().expect("in memory")
@@ -148,7 +133,16 @@ pub fn parse_rows(
             got.join(",")
         ));
     }
-    let k = 2 + m.params.len();
+    // Serde reads the summary columns by name: the group and parameter
+    // columns get names no summary field has.
+    let mut names = ::csv::StringRecord::new();
+    for (j, h) in want.iter().enumerate() {
+        if j == 0 || j >= 2 + m.params.len() {
+            names.push_field(h);
+        } else {
+            names.push_field(&format!("_group_{j}"));
+        }
+    }
     let mut out = Vec::with_capacity(units.len());
     let mut units_iter = units.clone();
     for (i, rec) in r.records().enumerate() {
@@ -170,61 +164,23 @@ pub fn parse_rows(
                 f(1)
             ));
         }
-        let num = |j: usize| -> Result<f64, String> {
-            f(j).parse::<f64>().map_err(|_| {
-                format!(
-                    "line {line}: column `{}`: `{}` is not a number",
-                    want[j],
-                    f(j)
-                )
-            })
-        };
-        let opt_num = |j: usize| -> Result<Option<f64>, String> {
-            if f(j).is_empty() {
-                Ok(None)
-            } else {
-                num(j).map(Some)
-            }
-        };
-        let int = |j: usize| -> Result<u64, String> {
-            f(j).parse::<u64>().map_err(|_| {
-                format!(
-                    "line {line}: column `{}`: `{}` is not a count",
-                    want[j],
-                    f(j)
-                )
-            })
-        };
-        out.push(Summary {
-            scenario: f(k + 1).to_string(),
-            seed,
-            policy: f(k).to_string(),
-            change: f(k + 2).to_string(),
-            hosts: int(k + 3)?,
-            outcome: f(k + 4).to_string(),
-            outcome_reason: f(k + 5).to_string(),
-            duration_s: num(k + 6)?,
-            tick_s: num(k + 7)?,
-            rollout_started_at_s: num(k + 8)?,
-            rollout_duration_s: num(k + 9)?,
-            requests_total: int(k + 10)?,
-            requests_failed: int(k + 11)?,
-            failed_requests_during_rollout: int(k + 12)?,
-            success_rate: num(k + 13)?,
-            peak_hosts_unavailable_pct: num(k + 14)?,
-            hosts_on_new_pct: num(k + 15)?,
-            hosts_ever_on_new_pct: num(k + 16)?,
-            new_version_bad: match f(k + 17) {
-                "true" => true,
-                "false" => false,
-                other => return Err(format!("new_version_bad: `{other}` is not true or false")),
-            },
-            detected_at_s: opt_num(k + 18)?,
-            aborted_at_s: opt_num(k + 19)?,
-            time_to_rollback_s: opt_num(k + 20)?,
-            events_processed: int(k + 21)?,
-            shakedown_version: f(k + 22).to_string(),
-        });
+        let summary: Summary = rec.deserialize(Some(&names)).map_err(|e| {
+            let column = e
+                .position()
+                .and(match e.kind() {
+                    ::csv::ErrorKind::Deserialize { err, .. } => err.field(),
+                    _ => None,
+                })
+                .and_then(|j| want.get(j as usize))
+                .map(|c| format!("column `{c}`: "))
+                .unwrap_or_default();
+            let why = match e.kind() {
+                ::csv::ErrorKind::Deserialize { err, .. } => err.kind().to_string(),
+                _ => e.to_string(),
+            };
+            format!("line {line}: {column}{why}")
+        })?;
+        out.push(summary);
     }
     if out.len() != units.len() {
         return Err(format!(
@@ -1221,56 +1177,5 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
 
 /// A run's `summary.json` (as written by [`crate::json::summary`]) read back.
 pub fn summary_from_json(v: &serde_json::Value) -> Result<Summary, String> {
-    let s = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| format!("`{k}`: missing or not a string"))
-    };
-    let f = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_f64())
-            .ok_or_else(|| format!("`{k}`: missing or not a number"))
-    };
-    let o = |k: &str| match v.get(k) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(x) => x
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| format!("`{k}`: not a number")),
-    };
-    let u = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_u64())
-            .ok_or_else(|| format!("`{k}`: missing or not a count"))
-    };
-    Ok(Summary {
-        scenario: s("scenario")?,
-        seed: u("seed")?,
-        policy: s("policy")?,
-        change: s("change")?,
-        hosts: u("hosts")?,
-        outcome: s("outcome")?,
-        outcome_reason: s("outcome_reason")?,
-        duration_s: f("duration_s")?,
-        tick_s: f("tick_s")?,
-        rollout_started_at_s: f("rollout_started_at_s")?,
-        rollout_duration_s: f("rollout_duration_s")?,
-        requests_total: u("requests_total")?,
-        requests_failed: u("requests_failed")?,
-        failed_requests_during_rollout: u("failed_requests_during_rollout")?,
-        success_rate: f("success_rate")?,
-        peak_hosts_unavailable_pct: f("peak_hosts_unavailable_pct")?,
-        hosts_on_new_pct: f("hosts_on_new_pct")?,
-        hosts_ever_on_new_pct: f("hosts_ever_on_new_pct")?,
-        new_version_bad: v
-            .get("new_version_bad")
-            .and_then(|x| x.as_bool())
-            .unwrap_or(false),
-        detected_at_s: o("detected_at_s")?,
-        aborted_at_s: o("aborted_at_s")?,
-        time_to_rollback_s: o("time_to_rollback_s")?,
-        events_processed: u("events_processed")?,
-        shakedown_version: s("shakedown_version")?,
-    })
+    Summary::deserialize(v).map_err(|e| e.to_string())
 }

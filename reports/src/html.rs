@@ -147,7 +147,7 @@ pub fn compare_report(title: &str, runs: &[RunRecord]) -> String {
             b,
             "<section class=\"policy\">\n<h3>Policy <code>{}</code>: {}</h3>",
             esc(&r.summary.policy),
-            esc(&r.summary.outcome)
+            esc(r.summary.outcome.as_str())
         );
         b.push_str(&figures(r, &scale));
         b.push_str("</section>\n");
@@ -197,7 +197,7 @@ fn verdict(s: &Summary) -> String {
     };
     format!(
         "<p class=\"verdict {class}\"><strong>{}</strong> after {}: {}.</p>\n",
-        esc(&s.outcome),
+        esc(s.outcome.as_str()),
         esc(&human_duration(s.rollout_duration_s)),
         esc(&s.outcome_reason)
     )
@@ -223,7 +223,7 @@ fn summary_rows() -> Vec<Row> {
     vec![
         Row {
             name: "outcome",
-            show: |s| s.outcome.clone(),
+            show: |s| s.outcome.to_string(),
             key: |s| f64::from(u8::from(s.outcome == "completed")),
             better: Better::Higher,
         },
@@ -350,7 +350,7 @@ fn progress_caption(rec: &RunRecord) -> String {
         human_duration(s.rollout_started_at_s),
         human_duration(end),
         human_duration(s.rollout_duration_s),
-        s.outcome.replace('_', " ")
+        s.outcome.as_str().replace('_', " ")
     );
     let peak = rec
         .ticks
@@ -461,7 +461,7 @@ fn policy_events(rec: &RunRecord) -> String {
             b,
             "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"wrap\">{}</td></tr>",
             esc(&clock(e.time_s)),
-            esc(e.kind),
+            esc(e.kind.as_str()),
             esc(&e.step),
             esc(&e.reason)
         );
@@ -500,7 +500,7 @@ fn audit_log(rec: &RunRecord) -> String {
             b,
             "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"wrap\">{}</td></tr>",
             esc(&clock(e.time_s)),
-            esc(e.kind),
+            esc(e.kind.as_str()),
             e.host.map_or(String::new(), |h| h.to_string()),
             esc(&e.role),
             esc(&e.zone),

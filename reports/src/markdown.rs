@@ -33,7 +33,7 @@ pub fn compare(title: &str, runs: &[&Summary]) -> String {
     md.push('\n');
     type Row<'a> = (&'a str, &'a dyn Fn(&Summary) -> String);
     let rows: [Row; 8] = [
-        ("outcome", &|s| s.outcome.clone()),
+        ("outcome", &|s| s.outcome.to_string()),
         ("rollout duration", &|s| hours(s.rollout_duration_s)),
         ("failed requests", &|s| s.requests_failed.to_string()),
         ("… during the rollout", &|s| {

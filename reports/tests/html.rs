@@ -77,7 +77,7 @@ fn run_report_is_self_contained_and_complete() {
     assert!(page.contains("<title>shakedown run: rolling-basic</title>"));
     assert!(page.contains("docker 1.6.2 -&gt; 1.12.1"));
     for (name, value) in [
-        ("outcome", s.outcome.clone()),
+        ("outcome", s.outcome.to_string()),
         ("failed requests", group(s.requests_failed)),
         ("requests", group(s.requests_total)),
         ("success rate", format!("{:.4} %", 100.0 * s.success_rate)),
@@ -132,7 +132,7 @@ fn run_report_escapes_text() {
         0,
         AuditEvent {
             time_s: 1.0,
-            kind: "decision",
+            kind: shakedown_sim::record::AuditKind::Decision,
             host: None,
             role: String::new(),
             zone: String::new(),
@@ -249,7 +249,7 @@ fn many_decisions_are_thinned() {
     for i in 0..300 {
         rec.events.push(AuditEvent {
             time_s: 600.0 + f64::from(i) * 3.0,
-            kind: "decision",
+            kind: shakedown_sim::record::AuditKind::Decision,
             host: None,
             role: String::new(),
             zone: String::new(),

@@ -6,7 +6,7 @@
 //! fleet all speak it, and it depends on nothing but time.
 
 use crate::time::SimTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which version a host (or container) is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -93,8 +93,9 @@ pub struct Observation<'a> {
     pub endpoints: &'a [EndpointSample],
 }
 
-/// How a rollout ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// How a rollout ended. A policy finishes with `Completed`, `RolledBack` or
+/// `Halted`; the harness sets `TimedOut` and `Interrupted`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every host is on the new version and available.
@@ -103,18 +104,56 @@ pub enum Outcome {
     RolledBack,
     /// The policy stopped and waits for a human (paused, deadline exceeded).
     Halted,
-    /// The simulated time ran out first.
+    /// The scenario's time ran out first.
     TimedOut,
+    /// Stopped from outside (a signal, live mode) before the policy finished.
+    Interrupted,
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Completed,
+        Outcome::RolledBack,
+        Outcome::Halted,
+        Outcome::TimedOut,
+        Outcome::Interrupted,
+    ];
+
+    /// As files write it: `completed`, `rolled_back`, …
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
             Outcome::RolledBack => "rolled_back",
             Outcome::Halted => "halted",
             Outcome::TimedOut => "timed_out",
+            Outcome::Interrupted => "interrupted",
         }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+                format!("`{s}` is not an outcome ({})", all.join(", "))
+            })
+    }
+}
+
+/// An outcome equals its name as files write it (`outcome == "completed"`).
+impl PartialEq<&str> for Outcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

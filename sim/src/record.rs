@@ -1,7 +1,8 @@
 //! The one result type of a run. Every exporter (CSV, JSON, Markdown, HTML,
 //! JUnit) in the `reports` crate writes from these structs and nothing else.
 
-use serde::Serialize;
+use crate::protocol::Outcome;
+use serde::{Deserialize, Serialize};
 
 /// Everything one run produced.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -13,16 +14,18 @@ pub struct RunRecord {
     pub events: Vec<AuditEvent>,
 }
 
-/// `summary.json`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// `summary.json` (and a row of an experiment's rows file, where `policy`
+/// is the column `policy_kind`). Reads back what it writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub scenario: String,
     pub seed: u64,
+    #[serde(alias = "policy_kind")]
     pub policy: String,
     pub change: String,
     pub hosts: u64,
-    /// `completed` | `rolled_back` | `halted` | `timed_out`.
-    pub outcome: String,
+    /// `completed` | `rolled_back` | `halted` | `timed_out` | `interrupted`.
+    pub outcome: Outcome,
     pub outcome_reason: String,
     pub duration_s: f64,
     pub tick_s: f64,
@@ -44,6 +47,7 @@ pub struct Summary {
     /// Whether the scenario makes the new version bad (a regression, a
     /// crash under load, an incompatibility or a bad config on it): with
     /// `hosts_on_new_pct`, what "a bad version reached 100 %" is made of.
+    #[serde(default)]
     pub new_version_bad: bool,
     /// Seconds from the run's start to the policy's first failing verdict
     /// (failed analysis or check, violated SLO, alarm, failed health gate);
@@ -99,13 +103,56 @@ impl TickRow {
     }
 }
 
+/// What an audit row records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// A host told to move to the other version.
+    Instruct,
+    /// A host drained and terminated.
+    Decommission,
+    /// A policy decision: a step entered, a weight set, a verdict.
+    Decision,
+    /// The policy finished (the step column holds the outcome).
+    Finish,
+    /// A fault fired or healed.
+    Fault,
+    /// Live mode: a replica failed its health checks and left the router.
+    Detected,
+}
+
+impl AuditKind {
+    /// As `events.csv` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Instruct => "instruct",
+            AuditKind::Decommission => "decommission",
+            AuditKind::Decision => "decision",
+            AuditKind::Finish => "finish",
+            AuditKind::Fault => "fault",
+            AuditKind::Detected => "detected",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind equals its name as `events.csv` writes it.
+impl PartialEq<&str> for AuditKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One row of `events.csv`: who was told what, when, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEvent {
     pub time_s: f64,
-    /// `instruct` (a host told to move), `decision` (policy step/verdict),
-    /// `finish`.
-    pub kind: &'static str,
+    pub kind: AuditKind,
     /// Host id, empty for fleet-wide decisions.
     pub host: Option<u32>,
     pub role: String,

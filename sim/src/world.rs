@@ -22,7 +22,7 @@
 use crate::faults::{Arrival, Effect, FaultRule, Faults, HostFacts};
 use crate::policy::Policy;
 use crate::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
-use crate::record::{RunRecord, TickRow};
+use crate::record::{AuditKind, RunRecord, TickRow};
 use crate::rng::{Rng, Streams};
 pub use crate::rollout::RunOptions;
 use crate::rollout::{AuditLog, End, EnvFacts, Environment, HostRef, Picker, Place, Rollout};
@@ -531,7 +531,7 @@ impl<'s> World<'s> {
                 let host = &mut self.hosts[h as usize];
                 host.err = 0.0;
                 let reason = "auto-replacement: a fresh host serves in its place";
-                log.row(now, "fault", self.place(h), "replaced", reason);
+                log.row(now, AuditKind::Fault, self.place(h), "replaced", reason);
                 self.become_serving(now, h);
             }
             HostEv::Restarted => self.become_serving(now, h),
@@ -752,7 +752,7 @@ impl World<'_> {
             };
             log.row(
                 now,
-                "fault",
+                AuditKind::Fault,
                 self.place(h),
                 self.faults.rules[rule].name(),
                 &why,
@@ -775,7 +775,7 @@ impl World<'_> {
                         ),
                         None => format!("{:.0} % of its requests fail", rate * 100.0),
                     };
-                    log.row(now, "fault", self.place(h), name, &why);
+                    log.row(now, AuditKind::Fault, self.place(h), name, &why);
                     if let Some(d) = until {
                         self.schedule(now + d, h, HostEv::FaultEnd(rule as u16));
                     }
@@ -793,7 +793,7 @@ impl World<'_> {
         if self.hosts[h as usize].state == HostState::Broken {
             log.row(
                 now,
-                "fault",
+                AuditKind::Fault,
                 self.place(h),
                 name,
                 "fixed: containers start again",
@@ -806,7 +806,7 @@ impl World<'_> {
             self.add_err(h, -traffic_fraction);
             log.row(
                 now,
-                "fault",
+                AuditKind::Fault,
                 self.place(h),
                 name,
                 "orphaned container reaped",
@@ -827,7 +827,7 @@ impl World<'_> {
                 self.set_state(h, HostState::Broken);
                 log.row(
                     now,
-                    "fault",
+                    AuditKind::Fault,
                     self.place(h),
                     name,
                     "the change broke the host: containers stopped",
@@ -839,7 +839,7 @@ impl World<'_> {
                     "the change broke the host: {:.0} % of its requests fail",
                     rate * 100.0
                 );
-                log.row(now, "fault", self.place(h), name, &why);
+                log.row(now, AuditKind::Fault, self.place(h), name, &why);
             }
         }
     }
@@ -902,7 +902,7 @@ impl World<'_> {
             Some(d) => format!("kernel panic: host and containers down; replaced after {d}"),
             None => "kernel panic: host and containers down; no automatic replacement".into(),
         };
-        log.row(now, "fault", self.place(h), "kernel-panic", &why);
+        log.row(now, AuditKind::Fault, self.place(h), "kernel-panic", &why);
         self.crash(now, h, recovery, HostEv::Replaced);
     }
 
@@ -1024,7 +1024,7 @@ impl World<'_> {
                 continue;
             }
             let why = format!("{} ({})", f.kind.as_str(), "scheduled chaos");
-            log.row(now, "fault", self.place(h), "chaos", &why);
+            log.row(now, AuditKind::Fault, self.place(h), "chaos", &why);
             match f.kind {
                 FaultKind::Pause | FaultKind::NetworkCut => {
                     self.crash(now, h, Some(f.duration), HostEv::Restarted)
@@ -1054,7 +1054,13 @@ impl World<'_> {
         if self.outage_noted != Some(rule) {
             self.outage_noted = Some(rule);
             let why = format!("package repository unreachable: no upgrade can start until {until}");
-            log.row(now, "fault", Place::default(), "registry-outage", &why);
+            log.row(
+                now,
+                AuditKind::Fault,
+                Place::default(),
+                "registry-outage",
+                &why,
+            );
         }
         true
     }
@@ -1082,7 +1088,7 @@ impl World<'_> {
             role: &self.sc.fleet.roles[role].name,
             ..Place::default()
         };
-        log.row(now, "fault", at, "fails-under-load", &why);
+        log.row(now, AuditKind::Fault, at, "fails-under-load", &why);
         for h in hosts {
             self.crash(now, h, Some(recover_after), HostEv::Restarted);
         }

@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // tests read the crate's own sources
 //! The sim crate's modules run one way: each may use only the modules below
 //! it in `LAYERS` (leaf vocabulary at the bottom, experiments at the top).
 //! A `use crate::…` of a module above — directly, or through a re-export at

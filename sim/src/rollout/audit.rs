@@ -1,7 +1,7 @@
 //! The audit log (`events.csv`): every host told to move, every policy
 //! decision, every fault, in the order they happened.
 
-use crate::record::AuditEvent;
+use crate::record::{AuditEvent, AuditKind};
 use crate::time::SimTime;
 
 /// Where an audit row points: a host of a role in a zone, or nothing (a
@@ -34,14 +34,7 @@ impl AuditLog {
     }
 
     /// A row without a version change.
-    pub fn row(
-        &mut self,
-        now: SimTime,
-        kind: &'static str,
-        at: Place<'_>,
-        step: &str,
-        reason: &str,
-    ) {
+    pub fn row(&mut self, now: SimTime, kind: AuditKind, at: Place<'_>, step: &str, reason: &str) {
         self.versioned(now, kind, at, ("", ""), step, reason);
     }
 
@@ -49,7 +42,7 @@ impl AuditLog {
     pub fn versioned(
         &mut self,
         now: SimTime,
-        kind: &'static str,
+        kind: AuditKind,
         at: Place<'_>,
         (from, to): (&str, &str),
         step: &str,

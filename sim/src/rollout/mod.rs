@@ -36,7 +36,7 @@ use crate::policy::{self, Policy};
 use crate::protocol::{
     Action, Cohort, EndpointSample, GroupView, Observation, Outcome, Sample, ZoneView,
 };
-use crate::record::{RunRecord, Summary, TickRow};
+use crate::record::{AuditKind, RunRecord, Summary, TickRow};
 use crate::scenario::Scenario;
 use crate::time::{SimDuration, SimTime};
 
@@ -338,7 +338,7 @@ impl<'s> Rollout<'s> {
         let versions = (self.version(opposite(to)), self.version(to));
         let at = self.place(h);
         self.log
-            .versioned(now, "instruct", at, versions, step, reason);
+            .versioned(now, AuditKind::Instruct, at, versions, step, reason);
     }
 
     /// Carries out one action: the only interpretation of [`Action`].
@@ -399,8 +399,13 @@ impl<'s> Rollout<'s> {
                     "{new_pct}% of {} traffic to the new version",
                     self.sc.fleet.roles[group].name
                 );
-                self.log
-                    .row(now, "decision", Place::default(), "set-weight", &reason);
+                self.log.row(
+                    now,
+                    AuditKind::Decision,
+                    Place::default(),
+                    "set-weight",
+                    &reason,
+                );
             }
             Action::ClearWeight { group } => {
                 env.set_weight(group, None);
@@ -408,17 +413,27 @@ impl<'s> Rollout<'s> {
                     "{} traffic follows serving capacity (router weight released)",
                     self.sc.fleet.roles[group].name
                 );
-                self.log
-                    .row(now, "decision", Place::default(), "set-weight", &reason);
+                self.log.row(
+                    now,
+                    AuditKind::Decision,
+                    Place::default(),
+                    "set-weight",
+                    &reason,
+                );
             }
             Action::Note { step, reason } => {
                 env.enter_step(&step);
                 self.log
-                    .row(now, "decision", Place::default(), &step, &reason);
+                    .row(now, AuditKind::Decision, Place::default(), &step, &reason);
             }
             Action::Finish { outcome, reason } => {
-                self.log
-                    .row(now, "finish", Place::default(), outcome.as_str(), &reason);
+                self.log.row(
+                    now,
+                    AuditKind::Finish,
+                    Place::default(),
+                    outcome.as_str(),
+                    &reason,
+                );
                 env.enter_step(&format!("after: {}", outcome.as_str()));
                 self.finished = Some((now, outcome, reason));
             }
@@ -442,7 +457,7 @@ impl<'s> Rollout<'s> {
                 break;
             };
             let at = self.place(h);
-            self.log.row(now, "decommission", at, step, reason);
+            self.log.row(now, AuditKind::Decommission, at, step, reason);
             env.decommission(now, h);
         }
     }
@@ -455,21 +470,21 @@ impl<'s> Rollout<'s> {
             .started_at
             .unwrap_or(SimTime::ZERO + sc.change.start_at);
         let (finished_at, outcome, reason) = match (self.finished, how) {
-            (Some((t, o, r)), _) => (t, o.as_str(), r),
+            (Some((t, o, r)), _) => (t, o, r),
             (None, End::Interrupted) => (
                 end,
-                "interrupted",
+                Outcome::Interrupted,
                 "stopped from outside (a signal) before the rollout finished".to_string(),
             ),
             (None, End::Time) => (
                 end,
-                Outcome::TimedOut.as_str(),
+                Outcome::TimedOut,
                 format!("the rollout had not finished after {}", sc.duration),
             ),
         };
         let total_hosts = sc.host_count();
         let milestones = self.policy.milestones();
-        let rolled_back = outcome == Outcome::RolledBack.as_str();
+        let rolled_back = outcome == Outcome::RolledBack;
         let summary = Summary {
             scenario: sc.name.clone(),
             seed: self.opts.seed,
@@ -479,7 +494,7 @@ impl<'s> Rollout<'s> {
                 sc.change.attribute, sc.change.from, sc.change.to
             ),
             hosts: total_hosts,
-            outcome: outcome.to_string(),
+            outcome,
             outcome_reason: reason,
             duration_s: end.as_secs_f64(),
             tick_s: sc.tick.as_secs_f64(),
