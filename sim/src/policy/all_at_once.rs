@@ -1,7 +1,16 @@
 //! Big-bang: every host of every group is told to move at once.
 
+use super::windowed::RawWindow;
 use super::{Action, Cohort, Observation, Outcome, Policy};
 use crate::protocol::ChangeMode;
+use serde::Deserialize;
+
+/// `kind = "all-at-once"`: no fields of its own, nothing to validate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllAtOnce {
+    pub window: Option<RawWindow>,
+}
 
 /// Upgrades everything at the first tick, then waits until every host serves
 /// the new version.

@@ -24,11 +24,119 @@
 //! caught after the switch — by the post-promotion analysis if there is one.
 
 use super::common::{new_available, Rollback};
-use super::spec::BlueGreenSpec;
+use super::spec::{analysis, require_mode, Context, PolicySpec, RawIntOrPercent};
+use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
-use crate::analysis::{AnalysisPhase, AnalysisRun, Scope};
-use crate::protocol::ChangeMode;
+use crate::analysis::spec::RawAnalysisRef;
+use crate::analysis::{AnalysisPhase, AnalysisRun, AnalysisSpec, Scope};
+use crate::located::{Checker, LocatedError as ScenarioError};
+use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "blue-green"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlueGreen {
+    pub preview_replica_count: Option<RawIntOrPercent>,
+    pub health_timeout: Option<SimDuration>,
+    pub pre_promotion_analysis: Option<RawAnalysisRef>,
+    pub auto_promotion_enabled: Option<bool>,
+    pub auto_promotion_seconds: Option<i64>,
+    pub post_promotion_analysis: Option<RawAnalysisRef>,
+    pub scale_down_delay: Option<SimDuration>,
+    pub promote_after: Option<SimDuration>,
+    pub window: Option<RawWindow>,
+}
+
+// ---- validated ---------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlueGreenSpec {
+    pub preview_replica_count: IntOrPercent,
+    pub health_timeout: SimDuration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<AnalysisSpec>,
+    pub auto_promotion_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<AnalysisSpec>,
+    pub scale_down_delay: SimDuration,
+    /// A human promotes (`kubectl argo rollouts promote`) this long after
+    /// the rollout pauses for one; absent: nobody does, the run halts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promote_after: Option<SimDuration>,
+}
+
+impl RawBlueGreen {
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        require_mode(
+            c,
+            ctx,
+            "blue-green",
+            ChangeMode::Replace,
+            "it brings up a second, full set of hosts beside the active one",
+        )?;
+        let preview = match &self.preview_replica_count {
+            Some(v) => c.int_or_percent("policy.preview_replica_count", v)?,
+            None => IntOrPercent::Percent(100),
+        };
+        if preview.is_zero() {
+            return Err(c.err(
+                "policy.preview_replica_count",
+                "must be at least 1 host (or 1%): an empty preview cannot be checked",
+            ));
+        }
+        let auto_promotion_seconds = match self.auto_promotion_seconds {
+            None => None,
+            Some(s) if s >= 0 && s <= u32::MAX as i64 => Some(s as u32),
+            Some(s) => {
+                return Err(c.err(
+                    "policy.auto_promotion_seconds",
+                    format!("must be ≥ 0 seconds, got {s}"),
+                ))
+            }
+        };
+        let auto_promotion_enabled = self.auto_promotion_enabled.unwrap_or(true);
+        if !auto_promotion_enabled && auto_promotion_seconds.is_some() {
+            return Err(c.err(
+                "policy.auto_promotion_seconds",
+                "is ignored when auto_promotion_enabled = false (the rollout waits for a human); remove one of them",
+            ));
+        }
+        let health_timeout = self.health_timeout.unwrap_or(SimDuration::from_secs(600));
+        if health_timeout.is_zero() {
+            return Err(c.err("policy.health_timeout", "must be longer than 0s"));
+        }
+        Ok(PolicySpec::BlueGreen(BlueGreenSpec {
+            preview_replica_count: preview,
+            health_timeout,
+            pre_promotion_analysis: self
+                .pre_promotion_analysis
+                .as_ref()
+                .map(|a| analysis(c, "policy.pre_promotion_analysis", a, ctx))
+                .transpose()?,
+            auto_promotion_enabled,
+            auto_promotion_seconds,
+            post_promotion_analysis: self
+                .post_promotion_analysis
+                .as_ref()
+                .map(|a| analysis(c, "policy.post_promotion_analysis", a, ctx))
+                .transpose()?,
+            scale_down_delay: self.scale_down_delay.unwrap_or(SimDuration::from_secs(30)),
+            promote_after: self.promote_after,
+        }))
+    }
+}
+
+// ---- the state machine -------------------------------------------------------
 
 #[derive(Clone, Debug)]
 enum State {

@@ -29,11 +29,165 @@
 //! (`strategy.canary.analysis`) is not modelled: analyses are steps.
 
 use super::common::{new_available, replicas_for_weight, roll_forward, scale_new, Rollback};
-use super::spec::{CanaryScale, CanarySpec, CanaryStep};
+use super::spec::{analysis, Context, PolicySpec, RawIntOrPercent};
+use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
-use crate::analysis::{AnalysisRun, Scope};
-use crate::protocol::ChangeMode;
+use crate::analysis::spec::RawAnalysisRef;
+use crate::analysis::{AnalysisRun, AnalysisSpec, Scope};
+use crate::located::{Checker, LocatedError as ScenarioError};
+use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "canary"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    pub steps: Vec<RawStep>,
+    pub traffic_routing: Option<bool>,
+    pub abort_scale_down_delay: Option<SimDuration>,
+    pub skip_analysis: Option<bool>,
+    pub max_surge: Option<RawIntOrPercent>,
+    pub max_unavailable: Option<RawIntOrPercent>,
+    pub promote_after: Option<SimDuration>,
+    pub window: Option<RawWindow>,
+}
+
+/// One Argo canary step: a table with exactly one of these keys.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum RawStep {
+    SetWeight(i64),
+    Pause(RawPause),
+    Analysis(RawAnalysisRef),
+    SetCanaryScale(CanaryScale),
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawPause {
+    pub duration: Option<SimDuration>,
+}
+
+// ---- validated ---------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CanarySpec {
+    pub steps: Vec<CanaryStep>,
+    /// Exact weights through a traffic router; `false`: the weight is the
+    /// canary's share of replicas (nearest count, ties up).
+    pub traffic_routing: bool,
+    pub abort_scale_down_delay: SimDuration,
+    pub skip_analysis: bool,
+    pub max_surge: IntOrPercent,
+    pub max_unavailable: IntOrPercent,
+    /// A human promotes an indefinite pause this long after it starts;
+    /// absent: nobody does, the run halts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promote_after: Option<SimDuration>,
+}
+
+/// One Argo canary step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryStep {
+    SetWeight(u32),
+    Pause(PauseSpec),
+    Analysis(AnalysisSpec),
+    SetCanaryScale(CanaryScale),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PauseSpec {
+    /// `None`: indefinitely (a human must promote; the run counts it halted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<SimDuration>,
+}
+
+/// `set_canary_scale`: the canary's size apart from its traffic weight
+/// (needs traffic routing, as in Argo).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum CanaryScale {
+    /// An absolute number of hosts per group.
+    Replicas(u32),
+    /// A percentage of each group's hosts.
+    Weight(u32),
+    /// Back to the default: as many hosts as the traffic weight needs.
+    MatchTrafficWeight(bool),
+}
+
+impl RawCanary {
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        let mode = ctx.mode;
+        let traffic_routing = self.traffic_routing.unwrap_or(false);
+        let mut out = Vec::with_capacity(self.steps.len());
+        for (i, s) in self.steps.iter().enumerate() {
+            let f = |k: &str| format!("policy.steps[{i}].{k}");
+            out.push(match s {
+                RawStep::SetWeight(w) => CanaryStep::SetWeight(c.pct(&f("set_weight"), *w, 0)?),
+                RawStep::Pause(p) => CanaryStep::Pause(PauseSpec {
+                    duration: p.duration,
+                }),
+                RawStep::Analysis(a) => CanaryStep::Analysis(analysis(c, &f("analysis"), a, ctx)?),
+                RawStep::SetCanaryScale(scale) => {
+                    if !traffic_routing {
+                        return Err(c.err(
+                            &f("set_canary_scale"),
+                            "set_canary_scale needs traffic_routing = true: without a router the canary's share of replicas is its traffic weight",
+                        ));
+                    }
+                    if let CanaryScale::Weight(w) = scale {
+                        c.pct(&f("set_canary_scale"), *w as i64, 0)?;
+                    }
+                    CanaryStep::SetCanaryScale(*scale)
+                }
+            });
+        }
+        let surge = match &self.max_surge {
+            Some(v) => c.int_or_percent("policy.max_surge", v)?,
+            None => match mode {
+                ChangeMode::InPlace => IntOrPercent::Count(0),
+                ChangeMode::Replace => IntOrPercent::Percent(25),
+            },
+        };
+        let unavailable = match &self.max_unavailable {
+            Some(v) => c.int_or_percent("policy.max_unavailable", v)?,
+            None => IntOrPercent::Percent(25),
+        };
+        if surge.is_zero() && unavailable.is_zero() {
+            return Err(c.err(
+                "policy.max_unavailable",
+                "max_surge and max_unavailable cannot both be 0: the promotion could never make progress",
+            ));
+        }
+        if mode == ChangeMode::InPlace && !surge.is_zero() {
+            return Err(c.err(
+                "policy.max_surge",
+                "an in-place change upgrades existing hosts and cannot surge; set max_surge = 0 or change.mode = \"replace\"",
+            ));
+        }
+        Ok(PolicySpec::Canary(CanarySpec {
+            steps: out,
+            traffic_routing,
+            abort_scale_down_delay: self
+                .abort_scale_down_delay
+                .unwrap_or(SimDuration::from_secs(30)),
+            skip_analysis: self.skip_analysis.unwrap_or(false),
+            max_surge: surge,
+            max_unavailable: unavailable,
+            promote_after: self.promote_after,
+        }))
+    }
+}
+
+// ---- the state machine -------------------------------------------------------
 
 const PROGRESS_DEADLINE: SimDuration = SimDuration::from_secs(600);
 

@@ -30,13 +30,189 @@
 //! a check without data passes in this mode.
 
 use super::common::{new_available, replicas_for_weight, roll_forward, scale_new, Rollback};
-use super::spec::FlaggerSpec;
+use super::spec::{
+    checks, require_mode, CheckSpec, Context, PolicySpec, RawCheck, RawIntOrPercent,
+};
+use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
 use crate::analysis::measure::{Scope, Window};
 use crate::analysis::Selector;
+use crate::located::{Checker, LocatedError as ScenarioError};
 use crate::protocol::Cohort;
 use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "flagger"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlagger {
+    pub interval: Option<SimDuration>,
+    pub step_weight: Option<i64>,
+    pub step_weights: Option<Vec<i64>>,
+    pub max_weight: Option<i64>,
+    pub threshold: Option<i64>,
+    pub iterations: Option<i64>,
+    #[serde(default)]
+    pub metrics: Vec<RawCheck>,
+    pub max_unavailable: Option<RawIntOrPercent>,
+    pub window: Option<RawWindow>,
+}
+
+// ---- validated ---------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FlaggerSpec {
+    pub interval: SimDuration,
+    /// Weights to step through (from `step_weight` up to `max_weight`, or
+    /// `step_weights`); empty in blue/green mode.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub step_weights: Vec<u32>,
+    pub threshold: u32,
+    /// Blue/green mode: successful checks before promotion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u32>,
+    pub metrics: Vec<CheckSpec>,
+    pub max_unavailable: IntOrPercent,
+}
+
+impl RawFlagger {
+    /// Canary mode (step weights) or blue/green mode (`iterations`), never both.
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        let mode = ctx.mode;
+        let RawFlagger {
+            interval,
+            step_weight,
+            ref step_weights,
+            max_weight,
+            threshold,
+            iterations,
+            ref metrics,
+            ref max_unavailable,
+            window: _,
+        } = *self;
+        let interval = interval.unwrap_or(SimDuration::from_secs(60));
+        if interval < SimDuration::from_secs(10) {
+            return Err(c.err(
+                "policy.interval",
+                format!("must be at least 10s (Flagger's minimum), got {interval}"),
+            ));
+        }
+        let threshold = match threshold {
+            None => 1,
+            Some(n) if n >= 1 && n <= u32::MAX as i64 => n as u32,
+            Some(n) => {
+                return Err(c.err(
+                    "policy.threshold",
+                    format!("must be at least 1 failed check, got {n}"),
+                ))
+            }
+        };
+        let weights = match (iterations, step_weight, step_weights) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(c.err(
+                    "policy.iterations",
+                    "`iterations` is Flagger's blue/green mode and takes no step weights; remove step_weight / step_weights",
+                ))
+            }
+            (Some(_), None, None) => {
+                if max_weight.is_some() {
+                    return Err(c.err(
+                        "policy.max_weight",
+                        "blue/green mode (`iterations`) shifts no weights; remove max_weight",
+                    ));
+                }
+                Vec::new()
+            }
+            (None, Some(_), Some(_)) => {
+                return Err(c.err(
+                    "policy.step_weights",
+                    "give either `step_weight` (with max_weight) or the list `step_weights`, not both",
+                ))
+            }
+            (None, None, None) => {
+                return Err(c.err(
+                    "policy.kind",
+                    "`flagger` needs `step_weight` (canary), `step_weights` (canary) or `iterations` (blue/green)",
+                ))
+            }
+            (None, Some(step), None) => {
+                let step = c.pct("policy.step_weight", step, 1)?;
+                let max = c.pct("policy.max_weight", max_weight.unwrap_or(50), 1)?;
+                if step > max {
+                    return Err(c.err(
+                        "policy.step_weight",
+                        format!("must be at most max_weight ({max}), got {step}"),
+                    ));
+                }
+                (1..=max / step).map(|k| k * step).collect()
+            }
+            (None, None, Some(list)) => {
+                if list.is_empty() {
+                    return Err(c.err("policy.step_weights", "must list at least one weight"));
+                }
+                let mut v = Vec::new();
+                for w in list {
+                    let w = c.pct("policy.step_weights", *w, 1)?;
+                    if v.last().is_some_and(|p| *p >= w) {
+                        return Err(c.err(
+                            "policy.step_weights",
+                            format!("weights must increase, got {w} after {}", v.last().unwrap()),
+                        ));
+                    }
+                    v.push(w);
+                }
+                if let Some(m) = max_weight {
+                    let m = c.pct("policy.max_weight", m, 1)?;
+                    v.retain(|w| *w <= m);
+                }
+                v
+            }
+        };
+        let iterations = match iterations {
+            None => None,
+            Some(n) if n >= 1 && n <= u32::MAX as i64 => {
+                require_mode(
+                    c,
+                    ctx,
+                    "flagger` with `iterations",
+                    ChangeMode::Replace,
+                    "blue/green brings up a full copy beside the primary",
+                )?;
+                Some(n as u32)
+            }
+            Some(n) => {
+                return Err(c.err("policy.iterations", format!("must be at least 1, got {n}")))
+            }
+        };
+        let unavailable = match max_unavailable {
+            Some(v) => c.int_or_percent("policy.max_unavailable", v)?,
+            None => IntOrPercent::Percent(25),
+        };
+        if unavailable.is_zero() && mode == ChangeMode::InPlace {
+            return Err(c.err(
+                "policy.max_unavailable",
+                "an in-place promotion needs max_unavailable > 0 to make progress",
+            ));
+        }
+        Ok(PolicySpec::Flagger(FlaggerSpec {
+            interval,
+            step_weights: weights,
+            threshold,
+            iterations,
+            metrics: checks(c, "policy.metrics", metrics, ctx, false)?,
+            max_unavailable: unavailable,
+        }))
+    }
+}
+
+// ---- the state machine -------------------------------------------------------
 
 const PROGRESS_DEADLINE: SimDuration = SimDuration::from_secs(600);
 

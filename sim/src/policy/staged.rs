@@ -10,11 +10,117 @@
 //! host moves at once.
 
 use super::common::Rollback;
-use super::spec::StagedSpec;
+use super::spec::{analysis, Context, PolicySpec};
+use super::windowed::RawWindow;
 use super::{Action, Cohort, Milestones, Observation, Outcome, Policy};
-use crate::analysis::{AnalysisPhase, AnalysisRun, Scope};
+use crate::analysis::spec::RawAnalysisRef;
+use crate::analysis::{AnalysisPhase, AnalysisRun, AnalysisSpec, Scope};
+use crate::located::{Checker, LocatedError as ScenarioError};
 use crate::protocol::ChangeMode;
 use crate::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "staged"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaged {
+    pub test_roles: Option<Vec<String>>,
+    pub test_fraction: Option<f64>,
+    pub bake: SimDuration,
+    pub analysis: Option<RawAnalysisRef>,
+    pub window: Option<RawWindow>,
+}
+
+// ---- validated ---------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StagedSpec {
+    /// Roles that form the test environment (empty: use `test_fraction`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub test_roles: Vec<String>,
+    /// Share of every role's hosts that forms the test environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    pub bake: SimDuration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisSpec>,
+    /// `test_roles` as group indices.
+    #[serde(skip)]
+    pub test_groups: Vec<usize>,
+}
+
+impl RawStaged {
+    /// The test environment is either whole roles or a share of every role.
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        let (test_roles, test_fraction) = match (&self.test_roles, self.test_fraction) {
+            (Some(_), Some(_)) => {
+                return Err(c.err(
+                    "policy.test_fraction",
+                    "give either `test_roles` (whole roles) or `test_fraction` (a share of every role), not both",
+                ))
+            }
+            (None, None) => {
+                return Err(c.err(
+                    "policy.kind",
+                    "`staged` needs a test environment: `test_roles = [\"staging\"]` or `test_fraction = 0.1`",
+                ))
+            }
+            (Some(roles), None) => {
+                if roles.is_empty() {
+                    return Err(c.err("policy.test_roles", "must name at least one role"));
+                }
+                for r in roles {
+                    if !ctx.roles.iter().any(|x| &x.name == r) {
+                        let known: Vec<&str> = ctx.roles.iter().map(|r| r.name.as_str()).collect();
+                        return Err(c.err(
+                            "policy.test_roles",
+                            format!("no role `{r}` in the fleet; roles are: {}", known.join(", ")),
+                        ));
+                    }
+                }
+                if roles.len() >= ctx.roles.len() {
+                    return Err(c.err(
+                        "policy.test_roles",
+                        "the test environment cannot be every role: nothing would be left for production",
+                    ));
+                }
+                (roles.clone(), None)
+            }
+            (None, Some(f)) => {
+                if !(f > 0.0 && f < 1.0) {
+                    return Err(c.err(
+                        "policy.test_fraction",
+                        format!("must be a share strictly between 0 and 1, got {f}"),
+                    ));
+                }
+                (Vec::new(), Some(f))
+            }
+        };
+        let test_groups = test_roles
+            .iter()
+            .filter_map(|r| ctx.roles.iter().position(|x| &x.name == r))
+            .collect();
+        Ok(PolicySpec::Staged(StagedSpec {
+            test_groups,
+            test_roles,
+            test_fraction,
+            bake: self.bake,
+            analysis: self
+                .analysis
+                .as_ref()
+                .map(|a| analysis(c, "policy.analysis", a, ctx))
+                .transpose()?,
+        }))
+    }
+}
+
+// ---- the state machine -------------------------------------------------------
 
 #[derive(Clone, Debug)]
 enum State {

@@ -20,12 +20,201 @@
 
 use super::common::Rollback;
 use super::rolling::{plan_rolling, resolve_fenceposts};
-use super::spec::WavesSpec;
+use super::spec::{
+    checks, positive, require_mode, CheckSpec, Context, PolicySpec, RawCheck, RawIntOrPercent,
+};
+use super::windowed::RawWindow;
 use super::{Action, Cohort, Milestones, Observation, Outcome, Policy, ZoneView};
 use crate::analysis::measure::{Scope, Window};
 use crate::analysis::Selector;
+use crate::located::{Checker, LocatedError as ScenarioError};
 use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "waves"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWaves {
+    pub one_box_pct: Option<f64>,
+    pub bake_one_box: Option<SimDuration>,
+    pub bake_first_wave: Option<SimDuration>,
+    pub bake: Option<SimDuration>,
+    pub min_requests: Option<i64>,
+    #[serde(default)]
+    pub alarms: Vec<RawCheck>,
+    pub alarm_period: Option<SimDuration>,
+    pub max_unavailable: Option<RawIntOrPercent>,
+    pub waves: Option<Vec<Vec<String>>>,
+    pub window: Option<RawWindow>,
+}
+
+// ---- validated ---------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WavesSpec {
+    pub one_box_pct: f64,
+    pub bake_one_box: SimDuration,
+    pub bake_first_wave: SimDuration,
+    pub bake: SimDuration,
+    pub min_requests: u64,
+    pub alarms: Vec<CheckSpec>,
+    pub alarm_period: SimDuration,
+    pub max_unavailable: IntOrPercent,
+    /// Zone names per wave, in order.
+    pub waves: Vec<Vec<String>>,
+    /// The same as (group, zone index) pairs.
+    #[serde(skip)]
+    pub wave_zones: Vec<Vec<(usize, usize)>>,
+}
+
+impl RawWaves {
+    /// Every zone of the fleet is in exactly one wave.
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        let RawWaves {
+            one_box_pct,
+            bake_one_box,
+            bake_first_wave,
+            bake,
+            min_requests,
+            ref alarms,
+            alarm_period,
+            ref max_unavailable,
+            ref waves,
+            window: _,
+        } = *self;
+        require_mode(
+            c,
+            ctx,
+            "waves",
+            ChangeMode::InPlace,
+            "waves deploy to the hosts of each zone in place",
+        )?;
+        let one_box_pct = one_box_pct.unwrap_or(10.0);
+        if !(one_box_pct > 0.0 && one_box_pct <= 10.0) {
+            return Err(c.err(
+                "policy.one_box_pct",
+                format!("a one-box takes at most 10 % of a zone, got {one_box_pct}"),
+            ));
+        }
+        let bake_one_box = bake_one_box.unwrap_or(SimDuration::from_hours(1));
+        if bake_one_box < SimDuration::from_hours(1) {
+            return Err(c.err(
+                "policy.bake_one_box",
+                format!("AWS bakes a one-box for at least 1h, got {bake_one_box}"),
+            ));
+        }
+        let bake = bake.unwrap_or(SimDuration::from_hours(1));
+        let bake_first_wave = bake_first_wave.unwrap_or(bake + bake);
+        if bake_first_wave < bake {
+            return Err(c.err(
+                "policy.bake_first_wave",
+                format!("the first wave bakes at least as long as the others ({bake}), got {bake_first_wave}"),
+            ));
+        }
+        let min_requests = match min_requests {
+            None => 0,
+            Some(n) if n >= 0 => n as u64,
+            Some(n) => return Err(c.err("policy.min_requests", format!("must be ≥ 0, got {n}"))),
+        };
+        let unavailable = match max_unavailable {
+            Some(v) => c.int_or_percent("policy.max_unavailable", v)?,
+            None => IntOrPercent::Percent(25),
+        };
+        let all_zones: Vec<String> = {
+            let mut v: Vec<String> = Vec::new();
+            for r in ctx.roles {
+                for z in &r.zones {
+                    if !v.contains(z) {
+                        v.push(z.clone());
+                    }
+                }
+            }
+            v
+        };
+        let waves = match waves {
+            None => all_zones.iter().map(|z| vec![z.clone()]).collect(),
+            Some(w) => {
+                let mut seen: Vec<&String> = Vec::new();
+                for (i, wave) in w.iter().enumerate() {
+                    if wave.is_empty() {
+                        return Err(c.err("policy.waves", format!("wave {i} lists no zone")));
+                    }
+                    for z in wave {
+                        if !all_zones.contains(z) {
+                            return Err(c.err(
+                                "policy.waves",
+                                format!(
+                                    "no zone `{z}` in the fleet; zones are: {}",
+                                    all_zones.join(", ")
+                                ),
+                            ));
+                        }
+                        if seen.contains(&z) {
+                            return Err(
+                                c.err("policy.waves", format!("zone `{z}` is in two waves"))
+                            );
+                        }
+                        seen.push(z);
+                    }
+                }
+                if let Some(z) = all_zones.iter().find(|z| !seen.contains(z)) {
+                    return Err(c.err(
+                        "policy.waves",
+                        format!("zone `{z}` is in no wave: its hosts would never be upgraded"),
+                    ));
+                }
+                w.clone()
+            }
+        };
+        let wave_zones = waves
+            .iter()
+            .map(|wave| {
+                let mut v = Vec::new();
+                for (g, r) in ctx.roles.iter().enumerate() {
+                    for (zi, z) in r.zones.iter().enumerate() {
+                        if wave.contains(z) {
+                            v.push((g, zi));
+                        }
+                    }
+                }
+                v
+            })
+            .collect();
+        Ok(PolicySpec::Waves(WavesSpec {
+            wave_zones,
+            one_box_pct,
+            bake_one_box,
+            bake_first_wave,
+            bake,
+            min_requests,
+            alarms: checks(c, "policy.alarms", alarms, ctx, false)?,
+            alarm_period: positive(
+                c,
+                "policy.alarm_period",
+                alarm_period,
+                SimDuration::from_mins(1),
+            )?,
+            max_unavailable: if unavailable.is_zero() {
+                return Err(c.err(
+                    "policy.max_unavailable",
+                    "an in-place wave needs max_unavailable > 0 to make progress",
+                ));
+            } else {
+                unavailable
+            },
+            waves,
+        }))
+    }
+}
+
+// ---- the state machine -------------------------------------------------------
 
 #[derive(Clone, Debug)]
 enum State {
