@@ -18,7 +18,7 @@
 //! breach rolls back: every new host returns to the old version in batches
 //! of `max_unavailable`, and the run ends `rolled_back`.
 
-use super::common::Rollback;
+use super::common::{Flow, Rollback};
 use super::rolling::{plan_rolling, resolve_fenceposts};
 use super::spec::{
     checks, positive, require_mode, CheckSpec, Context, PolicySpec, RawCheck, RawIntOrPercent,
@@ -322,6 +322,170 @@ impl Waves {
         }
         false
     }
+
+    /// `Start`: the one-box, a share of the first wave's first zone in every
+    /// group that has it.
+    fn start(&mut self, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
+        let mut boxes = Vec::new();
+        let first_zone = &self.spec.waves[0][0];
+        for &(g, z) in &self.spec.wave_zones[0] {
+            if boxes.iter().any(|b: &(usize, usize, u32)| b.0 == g) {
+                continue;
+            }
+            let Some(v) = zone(obs, g, z) else { continue };
+            let hosts = v.old.total + v.new.total;
+            let count = ((self.spec.one_box_pct / 100.0 * hosts as f64 + 1e-9).floor() as u32)
+                .max(1)
+                .min(hosts);
+            out.push(Action::Update {
+                group: g,
+                zone: Some(z),
+                to: Cohort::New,
+                count,
+                step: "one-box".into(),
+                reason: format!(
+                    "one-box: {count} of {hosts} hosts in zone {first_zone} (≤ {} %)",
+                    self.spec.one_box_pct
+                ),
+            });
+            boxes.push((g, z, count));
+        }
+        self.state = State::OneBox(boxes);
+        Flow::Wait
+    }
+
+    /// `OneBox`: once its hosts serve, the one-box bakes.
+    fn one_box(&mut self, serving: bool, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
+        if !serving {
+            return Flow::Wait;
+        }
+        self.state = State::Bake {
+            after: 0,
+            until: obs.now + self.spec.bake_one_box,
+            requests: 0,
+            extended: false,
+        };
+        out.push(Action::Note {
+            step: "bake".into(),
+            reason: format!("one-box serving: bake {}", self.spec.bake_one_box),
+        });
+        Flow::Wait
+    }
+
+    /// `Bake` after stage `after`: over once `until` has passed and the new
+    /// version has served `min_requests`; then the next wave starts.
+    fn bake(
+        &mut self,
+        after: usize,
+        until: SimTime,
+        requests: u64,
+        extended: bool,
+        obs: &Observation<'_>,
+        out: &mut Vec<Action>,
+    ) -> Flow {
+        let requests = requests
+            + obs
+                .groups
+                .iter()
+                .map(|g| g.new_metrics.requests)
+                .sum::<u64>();
+        if obs.now < until {
+            self.state = State::Bake {
+                after,
+                until,
+                requests,
+                extended,
+            };
+            return Flow::Wait;
+        }
+        if requests < self.spec.min_requests {
+            if !extended {
+                out.push(Action::Note {
+                    step: "bake".into(),
+                    reason: format!(
+                        "bake after {} extended: {} requests on the new version, min_requests {}",
+                        Self::stage_name(after),
+                        requests,
+                        self.spec.min_requests
+                    ),
+                });
+            }
+            self.state = State::Bake {
+                after,
+                until,
+                requests,
+                extended: true,
+            };
+            return Flow::Wait;
+        }
+        out.push(Action::Note {
+            step: format!("wave {}", after + 1),
+            reason: format!(
+                "bake after {} passed ({} requests on the new version): wave {} of {}: zones {}",
+                Self::stage_name(after),
+                requests,
+                after + 1,
+                self.spec.waves.len(),
+                self.spec.waves[after].join(", ")
+            ),
+        });
+        self.state = State::Wave(after);
+        Flow::Next
+    }
+
+    /// `Wave(k)`: its zones roll with `max_unavailable`; when they are done,
+    /// a bake, or the end after the last wave.
+    fn wave(&mut self, k: usize, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
+        let mut done = true;
+        for &(g, z) in &self.spec.wave_zones[k] {
+            let Some(v) = zone(obs, g, z) else { continue };
+            let hosts = v.old.total + v.new.total;
+            if v.old.total == 0 && v.new.available >= hosts {
+                continue;
+            }
+            done = false;
+            let (_, u) =
+                resolve_fenceposts(IntOrPercent::Count(0), self.spec.max_unavailable, hosts);
+            let plan = plan_rolling(ChangeMode::InPlace, hosts, 0, u, v.old, v.new);
+            if plan.update > 0 {
+                out.push(Action::Update {
+                    group: g,
+                    zone: Some(z),
+                    to: Cohort::New,
+                    count: plan.update,
+                    step: format!("wave {}", k + 1),
+                    reason: format!(
+                        "zone {}: {} of {hosts} on the new version, max_unavailable {u}",
+                        self.spec.waves[k].join("+"),
+                        v.new.total
+                    ),
+                });
+            }
+        }
+        if !done {
+            return Flow::Wait;
+        }
+        if k + 1 == self.spec.waves.len() {
+            out.push(Action::Finish {
+                outcome: Outcome::Completed,
+                reason: format!("all {} waves deployed", self.spec.waves.len()),
+            });
+            self.state = State::Done;
+            return Flow::Wait;
+        }
+        let bake = self.bake_for(k + 1);
+        out.push(Action::Note {
+            step: "bake".into(),
+            reason: format!("wave {} done: bake {bake}", k + 1),
+        });
+        self.state = State::Bake {
+            after: k + 1,
+            until: obs.now + bake,
+            requests: 0,
+            extended: false,
+        };
+        Flow::Wait
+    }
 }
 
 impl Policy for Waves {
@@ -342,155 +506,25 @@ impl Policy for Waves {
             return;
         }
         for _ in 0..4 {
-            match &mut self.state {
-                State::Done | State::Aborting(_) => return,
-                State::Start => {
-                    let mut boxes = Vec::new();
-                    let first_zone = &self.spec.waves[0][0];
-                    for &(g, z) in &self.spec.wave_zones[0] {
-                        if boxes.iter().any(|b: &(usize, usize, u32)| b.0 == g) {
-                            continue;
-                        }
-                        let Some(v) = zone(obs, g, z) else { continue };
-                        let hosts = v.old.total + v.new.total;
-                        let count = ((self.spec.one_box_pct / 100.0 * hosts as f64 + 1e-9).floor()
-                            as u32)
-                            .max(1)
-                            .min(hosts);
-                        out.push(Action::Update {
-                            group: g,
-                            zone: Some(z),
-                            to: Cohort::New,
-                            count,
-                            step: "one-box".into(),
-                            reason: format!(
-                                "one-box: {count} of {hosts} hosts in zone {first_zone} (≤ {} %)",
-                                self.spec.one_box_pct
-                            ),
-                        });
-                        boxes.push((g, z, count));
-                    }
-                    self.state = State::OneBox(boxes);
-                    return;
-                }
+            let flow = match &mut self.state {
+                State::Done | State::Aborting(_) => Flow::Wait,
+                State::Start => self.start(obs, out),
                 State::OneBox(boxes) => {
-                    let ready = boxes
+                    let serving = boxes
                         .iter()
                         .all(|&(g, z, n)| zone(obs, g, z).is_some_and(|v| v.new.available >= n));
-                    if !ready {
-                        return;
-                    }
-                    self.state = State::Bake {
-                        after: 0,
-                        until: obs.now + self.spec.bake_one_box,
-                        requests: 0,
-                        extended: false,
-                    };
-                    out.push(Action::Note {
-                        step: "bake".into(),
-                        reason: format!("one-box serving: bake {}", self.spec.bake_one_box),
-                    });
-                    return;
+                    self.one_box(serving, obs, out)
                 }
-                State::Bake {
+                &mut State::Bake {
                     after,
                     until,
                     requests,
                     extended,
-                } => {
-                    *requests += obs
-                        .groups
-                        .iter()
-                        .map(|g| g.new_metrics.requests)
-                        .sum::<u64>();
-                    if obs.now < *until {
-                        return;
-                    }
-                    if *requests < self.spec.min_requests {
-                        if !*extended {
-                            *extended = true;
-                            out.push(Action::Note {
-                                step: "bake".into(),
-                                reason: format!(
-                                    "bake after {} extended: {} requests on the new version, min_requests {}",
-                                    Self::stage_name(*after),
-                                    requests,
-                                    self.spec.min_requests
-                                ),
-                            });
-                        }
-                        return;
-                    }
-                    let next = *after;
-                    out.push(Action::Note {
-                        step: format!("wave {}", next + 1),
-                        reason: format!(
-                            "bake after {} passed ({} requests on the new version): wave {} of {}: zones {}",
-                            Self::stage_name(next),
-                            requests,
-                            next + 1,
-                            self.spec.waves.len(),
-                            self.spec.waves[next].join(", ")
-                        ),
-                    });
-                    self.state = State::Wave(next);
-                    continue;
-                }
-                State::Wave(k) => {
-                    let k = *k;
-                    let mut done = true;
-                    for &(g, z) in &self.spec.wave_zones[k] {
-                        let Some(v) = zone(obs, g, z) else { continue };
-                        let hosts = v.old.total + v.new.total;
-                        if v.old.total == 0 && v.new.available >= hosts {
-                            continue;
-                        }
-                        done = false;
-                        let (_, u) = resolve_fenceposts(
-                            IntOrPercent::Count(0),
-                            self.spec.max_unavailable,
-                            hosts,
-                        );
-                        let plan = plan_rolling(ChangeMode::InPlace, hosts, 0, u, v.old, v.new);
-                        if plan.update > 0 {
-                            out.push(Action::Update {
-                                group: g,
-                                zone: Some(z),
-                                to: Cohort::New,
-                                count: plan.update,
-                                step: format!("wave {}", k + 1),
-                                reason: format!(
-                                    "zone {}: {} of {hosts} on the new version, max_unavailable {u}",
-                                    self.spec.waves[k].join("+"),
-                                    v.new.total
-                                ),
-                            });
-                        }
-                    }
-                    if !done {
-                        return;
-                    }
-                    if k + 1 == self.spec.waves.len() {
-                        out.push(Action::Finish {
-                            outcome: Outcome::Completed,
-                            reason: format!("all {} waves deployed", self.spec.waves.len()),
-                        });
-                        self.state = State::Done;
-                        return;
-                    }
-                    let bake = self.bake_for(k + 1);
-                    out.push(Action::Note {
-                        step: "bake".into(),
-                        reason: format!("wave {} done: bake {bake}", k + 1),
-                    });
-                    self.state = State::Bake {
-                        after: k + 1,
-                        until: obs.now + bake,
-                        requests: 0,
-                        extended: false,
-                    };
-                    return;
-                }
+                } => self.bake(after, until, requests, extended, obs, out),
+                &mut State::Wave(k) => self.wave(k, obs, out),
+            };
+            if flow == Flow::Wait {
+                return;
             }
         }
     }
