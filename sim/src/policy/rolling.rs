@@ -91,7 +91,7 @@ impl RawRolling {
     }
 }
 
-// ---- the state machine -------------------------------------------------------
+// ---- the controller: its arithmetic, then the reconcile loop ----------------
 
 /// Absolute `(maxSurge, maxUnavailable)` for `replicas`
 /// (Kubernetes' `ResolveFenceposts`).
