@@ -23,12 +23,120 @@
 //! version that passes health checks but falls over under load is only
 //! caught after the switch — by the post-promotion analysis if there is one.
 
-use super::common::{new_available, Rollback};
-use super::spec::BlueGreenSpec;
+use super::common::{new_available, Flow, Rollback};
+use super::spec::{analysis, require_mode, Context, PolicySpec, RawIntOrPercent};
+use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
-use crate::analysis::{AnalysisPhase, AnalysisRun, Scope};
-use crate::protocol::ChangeMode;
+use crate::analysis::spec::RawAnalysisRef;
+use crate::analysis::{AnalysisPhase, AnalysisRun, AnalysisSpec, Scope};
+use crate::located::{Checker, LocatedError as ScenarioError};
+use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "blue-green"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlueGreen {
+    pub preview_replica_count: Option<RawIntOrPercent>,
+    pub health_timeout: Option<SimDuration>,
+    pub pre_promotion_analysis: Option<RawAnalysisRef>,
+    pub auto_promotion_enabled: Option<bool>,
+    pub auto_promotion_seconds: Option<i64>,
+    pub post_promotion_analysis: Option<RawAnalysisRef>,
+    pub scale_down_delay: Option<SimDuration>,
+    pub promote_after: Option<SimDuration>,
+    pub window: Option<RawWindow>,
+}
+
+// ---- validated ---------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlueGreenSpec {
+    pub preview_replica_count: IntOrPercent,
+    pub health_timeout: SimDuration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<AnalysisSpec>,
+    pub auto_promotion_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<AnalysisSpec>,
+    pub scale_down_delay: SimDuration,
+    /// A human promotes (`kubectl argo rollouts promote`) this long after
+    /// the rollout pauses for one; absent: nobody does, the run halts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promote_after: Option<SimDuration>,
+}
+
+impl RawBlueGreen {
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        require_mode(
+            c,
+            ctx,
+            "blue-green",
+            ChangeMode::Replace,
+            "it brings up a second, full set of hosts beside the active one",
+        )?;
+        let preview = match &self.preview_replica_count {
+            Some(v) => c.int_or_percent("policy.preview_replica_count", v)?,
+            None => IntOrPercent::Percent(100),
+        };
+        if preview.is_zero() {
+            return Err(c.err(
+                "policy.preview_replica_count",
+                "must be at least 1 host (or 1%): an empty preview cannot be checked",
+            ));
+        }
+        let auto_promotion_seconds = match self.auto_promotion_seconds {
+            None => None,
+            Some(s) if s >= 0 && s <= u32::MAX as i64 => Some(s as u32),
+            Some(s) => {
+                return Err(c.err(
+                    "policy.auto_promotion_seconds",
+                    format!("must be ≥ 0 seconds, got {s}"),
+                ))
+            }
+        };
+        let auto_promotion_enabled = self.auto_promotion_enabled.unwrap_or(true);
+        if !auto_promotion_enabled && auto_promotion_seconds.is_some() {
+            return Err(c.err(
+                "policy.auto_promotion_seconds",
+                "is ignored when auto_promotion_enabled = false (the rollout waits for a human); remove one of them",
+            ));
+        }
+        let health_timeout = self.health_timeout.unwrap_or(SimDuration::from_secs(600));
+        if health_timeout.is_zero() {
+            return Err(c.err("policy.health_timeout", "must be longer than 0s"));
+        }
+        Ok(PolicySpec::BlueGreen(BlueGreenSpec {
+            preview_replica_count: preview,
+            health_timeout,
+            pre_promotion_analysis: self
+                .pre_promotion_analysis
+                .as_ref()
+                .map(|a| analysis(c, "policy.pre_promotion_analysis", a, ctx))
+                .transpose()?,
+            auto_promotion_enabled,
+            auto_promotion_seconds,
+            post_promotion_analysis: self
+                .post_promotion_analysis
+                .as_ref()
+                .map(|a| analysis(c, "policy.post_promotion_analysis", a, ctx))
+                .transpose()?,
+            scale_down_delay: self.scale_down_delay.unwrap_or(SimDuration::from_secs(30)),
+            promote_after: self.promote_after,
+        }))
+    }
+}
+
+// ---- the state machine -------------------------------------------------------
 
 #[derive(Clone, Debug)]
 enum State {
@@ -148,6 +256,225 @@ impl BlueGreen {
         });
         self.state = State::AutoPromote { at: obs.now + wait };
     }
+
+    /// `Start`: the preview comes up beside the active set, without traffic.
+    fn start(&mut self, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
+        out.push(Action::Note {
+            step: "preview".into(),
+            reason: format!(
+                "bring up the preview set ({} of each group), no user traffic",
+                self.spec.preview_replica_count
+            ),
+        });
+        for (group, g) in obs.groups.iter().enumerate() {
+            out.push(Action::SetWeight {
+                group,
+                new_pct: 0.0,
+            });
+            let n = self.preview(g.desired);
+            out.push(Action::Provision {
+                group,
+                count: n,
+                step: "preview".into(),
+                reason: format!("preview: {n} of {} hosts", g.desired),
+            });
+        }
+        self.state = State::Health {
+            since: obs.now,
+            full: false,
+        };
+        Flow::Wait
+    }
+
+    /// `Health`: the preview (or, `full`, the whole new set) must be
+    /// available within `health_timeout`.
+    fn health(
+        &mut self,
+        since: SimTime,
+        full: bool,
+        obs: &Observation<'_>,
+        out: &mut Vec<Action>,
+    ) -> Flow {
+        let ready = new_available(obs, |_, g| {
+            if full {
+                g.desired
+            } else {
+                self.preview(g.desired)
+            }
+        });
+        if !ready {
+            if obs.now.saturating_since(since) > self.spec.health_timeout {
+                let reason = format!(
+                    "health gate: the {} set was not available after {}: traffic stays on the old set",
+                    if full { "new" } else { "preview" },
+                    self.spec.health_timeout
+                );
+                self.abort(obs, reason, out);
+            }
+            return Flow::Wait;
+        }
+        if full {
+            self.switch(obs, out);
+            return Flow::Wait;
+        }
+        out.push(Action::Note {
+            step: "health".into(),
+            reason: "health gate passed: every preview host is available".into(),
+        });
+        match &self.spec.pre_promotion_analysis {
+            Some(a) => {
+                out.push(Action::Note {
+                    step: "pre-promotion".into(),
+                    reason: format!("pre_promotion_analysis {} starts", a.name),
+                });
+                self.state = State::PrePromotion(Box::new(AnalysisRun::start(
+                    a,
+                    Scope::All,
+                    obs.now,
+                    "pre-promotion",
+                )));
+                Flow::Wait
+            }
+            None => {
+                self.promote(obs, out);
+                Flow::Next
+            }
+        }
+    }
+
+    /// `PrePromotion`, once the run has seen this tick.
+    fn pre_promotion(
+        &mut self,
+        phase: AnalysisPhase,
+        obs: &Observation<'_>,
+        out: &mut Vec<Action>,
+    ) -> Flow {
+        if !phase.completed() {
+            return Flow::Wait;
+        }
+        match phase {
+            AnalysisPhase::Successful => {
+                self.promote(obs, out);
+                Flow::Next
+            }
+            AnalysisPhase::Inconclusive => {
+                out.push(Action::Finish {
+                    outcome: Outcome::Halted,
+                    reason: "pre_promotion_analysis Inconclusive: paused for a human".into(),
+                });
+                self.state = State::Done;
+                Flow::Wait
+            }
+            _ => {
+                let reason =
+                    format!("pre_promotion_analysis {phase:?}: traffic stays on the old set");
+                self.abort(obs, reason, out);
+                Flow::Wait
+            }
+        }
+    }
+
+    /// `AutoPromote`: at `at` the preview is scaled to full size (back to
+    /// `Health`), or, already full, the switch happens.
+    fn auto_promote(&mut self, at: SimTime, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
+        if obs.now < at {
+            return Flow::Wait;
+        }
+        let short: Vec<(usize, u32)> = obs
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.new.total < g.desired)
+            .map(|(i, g)| (i, g.desired - g.new.total))
+            .collect();
+        if short.is_empty() {
+            self.switch(obs, out);
+            return Flow::Wait;
+        }
+        for (group, count) in short {
+            out.push(Action::Provision {
+                group,
+                count,
+                step: "promote".into(),
+                reason: "scale the preview to full size before the switch".into(),
+            });
+        }
+        self.state = State::Health {
+            since: obs.now,
+            full: true,
+        };
+        Flow::Wait
+    }
+
+    /// `PostPromotion`, once the run has seen this tick: traffic can still
+    /// go back.
+    fn post_promotion(
+        &mut self,
+        phase: AnalysisPhase,
+        obs: &Observation<'_>,
+        out: &mut Vec<Action>,
+    ) -> Flow {
+        if !phase.completed() {
+            return Flow::Wait;
+        }
+        match phase {
+            AnalysisPhase::Successful => {
+                self.state = State::ScaleDown {
+                    at: obs.now + self.spec.scale_down_delay,
+                };
+                Flow::Next
+            }
+            AnalysisPhase::Inconclusive => {
+                out.push(Action::Finish {
+                    outcome: Outcome::Halted,
+                    reason:
+                        "post_promotion_analysis Inconclusive: both sets kept, waits for a human"
+                            .into(),
+                });
+                self.state = State::Done;
+                Flow::Wait
+            }
+            _ => {
+                let reason =
+                    format!("post_promotion_analysis {phase:?}: traffic returns to the old set");
+                self.abort(obs, reason, out);
+                Flow::Wait
+            }
+        }
+    }
+
+    /// `ScaleDown`: after `scale_down_delay` the old set goes.
+    fn scale_down(&mut self, at: SimTime, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
+        if obs.now < at {
+            return Flow::Wait;
+        }
+        for (group, g) in obs.groups.iter().enumerate() {
+            out.push(Action::Decommission {
+                group,
+                zone: None,
+                count: g.old.total,
+                step: "scale-down".into(),
+                reason: format!(
+                    "scale_down_delay {} passed: the old set goes",
+                    self.spec.scale_down_delay
+                ),
+            });
+        }
+        self.state = State::Draining;
+        Flow::Wait
+    }
+
+    /// `Draining`: done once the old set is gone.
+    fn draining(&mut self, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
+        if obs.groups.iter().all(|g| g.old.total == 0) {
+            out.push(Action::Finish {
+                outcome: Outcome::Completed,
+                reason: "blue-green: switched and the old set terminated".into(),
+            });
+            self.state = State::Done;
+        }
+        Flow::Wait
+    }
 }
 
 impl Policy for BlueGreen {
@@ -161,195 +488,28 @@ impl Policy for BlueGreen {
 
     fn decide(&mut self, obs: &Observation<'_>, out: &mut Vec<Action>) {
         for _ in 0..8 {
-            match &mut self.state {
-                State::Done => return,
+            let flow = match &mut self.state {
+                State::Done => Flow::Wait,
                 State::Aborting(rb) => {
                     rb.step(obs, out);
-                    return;
+                    Flow::Wait
                 }
-                State::Start => {
-                    out.push(Action::Note {
-                        step: "preview".into(),
-                        reason: format!(
-                            "bring up the preview set ({} of each group), no user traffic",
-                            self.spec.preview_replica_count
-                        ),
-                    });
-                    for (group, g) in obs.groups.iter().enumerate() {
-                        out.push(Action::SetWeight {
-                            group,
-                            new_pct: 0.0,
-                        });
-                        let n = self.preview(g.desired);
-                        out.push(Action::Provision {
-                            group,
-                            count: n,
-                            step: "preview".into(),
-                            reason: format!("preview: {n} of {} hosts", g.desired),
-                        });
-                    }
-                    self.state = State::Health {
-                        since: obs.now,
-                        full: false,
-                    };
-                    return;
-                }
-                State::Health { since, full } => {
-                    let (since, full) = (*since, *full);
-                    let ready = new_available(obs, |_, g| {
-                        if full {
-                            g.desired
-                        } else {
-                            self.preview(g.desired)
-                        }
-                    });
-                    if !ready {
-                        if obs.now.saturating_since(since) > self.spec.health_timeout {
-                            let reason = format!(
-                                "health gate: the {} set was not available after {}: traffic stays on the old set",
-                                if full { "new" } else { "preview" },
-                                self.spec.health_timeout
-                            );
-                            self.abort(obs, reason, out);
-                        }
-                        return;
-                    }
-                    if full {
-                        self.switch(obs, out);
-                        return;
-                    }
-                    out.push(Action::Note {
-                        step: "health".into(),
-                        reason: "health gate passed: every preview host is available".into(),
-                    });
-                    match &self.spec.pre_promotion_analysis {
-                        Some(a) => {
-                            out.push(Action::Note {
-                                step: "pre-promotion".into(),
-                                reason: format!("pre_promotion_analysis {} starts", a.name),
-                            });
-                            self.state = State::PrePromotion(Box::new(AnalysisRun::start(
-                                a,
-                                Scope::All,
-                                obs.now,
-                                "pre-promotion",
-                            )));
-                            return;
-                        }
-                        None => self.promote(obs, out),
-                    }
-                }
+                State::Start => self.start(obs, out),
+                &mut State::Health { since, full } => self.health(since, full, obs, out),
                 State::PrePromotion(run) => {
                     let phase = run.observe(obs, out);
-                    if !phase.completed() {
-                        return;
-                    }
-                    match phase {
-                        AnalysisPhase::Successful => self.promote(obs, out),
-                        AnalysisPhase::Inconclusive => {
-                            out.push(Action::Finish {
-                                outcome: Outcome::Halted,
-                                reason: "pre_promotion_analysis Inconclusive: paused for a human"
-                                    .into(),
-                            });
-                            self.state = State::Done;
-                            return;
-                        }
-                        _ => {
-                            let reason = format!(
-                                "pre_promotion_analysis {phase:?}: traffic stays on the old set"
-                            );
-                            self.abort(obs, reason, out);
-                            return;
-                        }
-                    }
+                    self.pre_promotion(phase, obs, out)
                 }
-                State::AutoPromote { at } => {
-                    if obs.now < *at {
-                        return;
-                    }
-                    let short: Vec<(usize, u32)> = obs
-                        .groups
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, g)| g.new.total < g.desired)
-                        .map(|(i, g)| (i, g.desired - g.new.total))
-                        .collect();
-                    if short.is_empty() {
-                        self.switch(obs, out);
-                        return;
-                    }
-                    for (group, count) in short {
-                        out.push(Action::Provision {
-                            group,
-                            count,
-                            step: "promote".into(),
-                            reason: "scale the preview to full size before the switch".into(),
-                        });
-                    }
-                    self.state = State::Health {
-                        since: obs.now,
-                        full: true,
-                    };
-                    return;
-                }
+                &mut State::AutoPromote { at } => self.auto_promote(at, obs, out),
                 State::PostPromotion(run) => {
                     let phase = run.observe(obs, out);
-                    if !phase.completed() {
-                        return;
-                    }
-                    match phase {
-                        AnalysisPhase::Successful => {
-                            self.state = State::ScaleDown {
-                                at: obs.now + self.spec.scale_down_delay,
-                            };
-                        }
-                        AnalysisPhase::Inconclusive => {
-                            out.push(Action::Finish {
-                                outcome: Outcome::Halted,
-                                reason: "post_promotion_analysis Inconclusive: both sets kept, waits for a human".into(),
-                            });
-                            self.state = State::Done;
-                            return;
-                        }
-                        _ => {
-                            let reason = format!(
-                                "post_promotion_analysis {phase:?}: traffic returns to the old set"
-                            );
-                            self.abort(obs, reason, out);
-                            return;
-                        }
-                    }
+                    self.post_promotion(phase, obs, out)
                 }
-                State::ScaleDown { at } => {
-                    if obs.now < *at {
-                        return;
-                    }
-                    for (group, g) in obs.groups.iter().enumerate() {
-                        out.push(Action::Decommission {
-                            group,
-                            zone: None,
-                            count: g.old.total,
-                            step: "scale-down".into(),
-                            reason: format!(
-                                "scale_down_delay {} passed: the old set goes",
-                                self.spec.scale_down_delay
-                            ),
-                        });
-                    }
-                    self.state = State::Draining;
-                    return;
-                }
-                State::Draining => {
-                    if obs.groups.iter().all(|g| g.old.total == 0) {
-                        out.push(Action::Finish {
-                            outcome: Outcome::Completed,
-                            reason: "blue-green: switched and the old set terminated".into(),
-                        });
-                        self.state = State::Done;
-                    }
-                    return;
-                }
+                &mut State::ScaleDown { at } => self.scale_down(at, obs, out),
+                State::Draining => self.draining(obs, out),
+            };
+            if flow == Flow::Wait {
+                return;
             }
         }
     }

@@ -6,6 +6,15 @@ use super::{Action, Cohort, GroupView, Observation, Outcome};
 use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
 
+/// What one state's handler leaves for the rest of the tick: the state it
+/// moved to runs at once (`Next`: a step that finishes immediately), or the
+/// policy waits for the next observation (`Wait`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Next,
+    Wait,
+}
+
 /// Hosts a canary of `weight` percent of `desired` needs: the nearest count,
 /// ties rounding up (41 % of 10 → 4, 45 % of 10 → 5, 5 % of 10 → 1). With
 /// a traffic router a non-zero weight needs at least one host to route to.

@@ -19,11 +19,236 @@
 //! SLO halts the rollout (Tsunami stops; it does not roll back). A window
 //! without data is not a violation.
 
-use super::spec::LinearSpec;
+use super::spec::{checks, positive, require_mode, CheckSpec, Context, PolicySpec, RawCheck};
+use super::windowed::RawWindow;
 use super::{Action, Cohort, Milestones, Observation, Outcome, Policy};
 use crate::analysis::measure::{Scope, Window};
 use crate::analysis::Selector;
+use crate::located::{Checker, LocatedError as ScenarioError};
+use crate::protocol::ChangeMode;
 use crate::time::{SimDuration, SimTime};
+use serde::{Deserialize, Serialize};
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "linear"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLinear {
+    pub duration: SimDuration,
+    pub shape: Option<RawShape>,
+    pub step: Option<SimDuration>,
+    pub min_hosts: Option<i64>,
+    pub max_pct: Option<f64>,
+    #[serde(default)]
+    pub slo: Vec<RawCheck>,
+    pub slo_window: Option<SimDuration>,
+    pub window: Option<RawWindow>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum RawShape {
+    Linear {},
+    Exponential { start_pct: Option<f64> },
+    Breakpoints { points: Vec<RawPoint> },
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoint {
+    pub at: SimDuration,
+    pub pct: f64,
+}
+
+// ---- validated ---------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LinearSpec {
+    pub duration: SimDuration,
+    pub shape: Shape,
+    pub step: SimDuration,
+    pub min_hosts: u32,
+    pub max_pct: f64,
+    pub slo: Vec<CheckSpec>,
+    pub slo_window: SimDuration,
+}
+
+/// How the fraction on the new version grows with time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Shape {
+    Linear {},
+    /// `start_pct / 100 ^ (1 − t / duration)`: from `start_pct` at the start to 100 %.
+    Exponential {
+        start_pct: f64,
+    },
+    /// Linear between `(at, pct)` points; the last reaches 100 %.
+    Breakpoints {
+        points: Vec<Point>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Point {
+    pub at: SimDuration,
+    pub pct: f64,
+}
+
+impl Shape {
+    /// The target fraction (0..=1) at `t` into a rollout of `duration`.
+    pub fn fraction(&self, t: SimDuration, duration: SimDuration) -> f64 {
+        let x = (t.as_millis() as f64 / duration.as_millis() as f64).clamp(0.0, 1.0);
+        match self {
+            Shape::Linear {} => x,
+            Shape::Exponential { start_pct } => (start_pct / 100.0).powf(1.0 - x),
+            Shape::Breakpoints { points } => {
+                let t = t.as_millis();
+                let mut prev = Point {
+                    at: SimDuration::ZERO,
+                    pct: 0.0,
+                };
+                for p in points {
+                    if t < p.at.as_millis() {
+                        let span = (p.at.as_millis() - prev.at.as_millis()) as f64;
+                        let f = (t - prev.at.as_millis()) as f64 / span;
+                        return (prev.pct + f * (p.pct - prev.pct)) / 100.0;
+                    }
+                    prev = *p;
+                }
+                prev.pct / 100.0
+            }
+        }
+    }
+}
+
+impl RawLinear {
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        let RawLinear {
+            duration,
+            ref shape,
+            step,
+            min_hosts,
+            max_pct,
+            ref slo,
+            slo_window,
+            window: _,
+        } = *self;
+        require_mode(
+            c,
+            ctx,
+            "linear",
+            ChangeMode::InPlace,
+            "Tsunami tells existing hosts which version to run",
+        )?;
+        if duration.is_zero() {
+            return Err(c.err("policy.duration", "must be longer than 0s"));
+        }
+        let shape = match shape {
+            None | Some(RawShape::Linear {}) => Shape::Linear {},
+            Some(RawShape::Exponential { start_pct }) => {
+                let s = start_pct.unwrap_or(1.0);
+                if !(s > 0.0 && s < 100.0) {
+                    return Err(c.err(
+                        "policy.shape.start_pct",
+                        format!("must be a percentage strictly between 0 and 100, got {s}"),
+                    ));
+                }
+                Shape::Exponential { start_pct: s }
+            }
+            Some(RawShape::Breakpoints { points }) => {
+                let mut prev = Point {
+                    at: SimDuration::ZERO,
+                    pct: 0.0,
+                };
+                let mut out = Vec::new();
+                for (i, p) in points.iter().enumerate() {
+                    let field = format!("policy.shape.points[{i}]");
+                    if !(0.0..=100.0).contains(&p.pct) || p.pct < prev.pct {
+                        return Err(c.err(
+                            &field,
+                            format!(
+                                "pct must be in [0, 100] and never decrease, got {} after {}",
+                                p.pct, prev.pct
+                            ),
+                        ));
+                    }
+                    if i > 0 && p.at <= prev.at {
+                        return Err(c.err(
+                            &field,
+                            format!("`at` must increase, got {} after {}", p.at, prev.at),
+                        ));
+                    }
+                    if p.at > duration {
+                        return Err(c.err(
+                            &field,
+                            format!(
+                                "`at` ({}) is after the rollout's duration ({duration})",
+                                p.at
+                            ),
+                        ));
+                    }
+                    prev = Point {
+                        at: p.at,
+                        pct: p.pct,
+                    };
+                    out.push(prev);
+                }
+                if prev.pct != 100.0 {
+                    return Err(c.err(
+                        "policy.shape.points",
+                        format!("the last point must reach 100 %, got {}", prev.pct),
+                    ));
+                }
+                Shape::Breakpoints { points: out }
+            }
+        };
+        let step = step.unwrap_or(SimDuration::from_hours(1));
+        if step.is_zero() || step > duration {
+            return Err(c.err(
+                "policy.step",
+                format!("must be longer than 0s and at most the duration ({duration}), got {step}"),
+            ));
+        }
+        let min_hosts = match min_hosts {
+            None => 1,
+            Some(n) if n >= 1 && n <= u32::MAX as i64 => n as u32,
+            Some(n) => {
+                return Err(c.err(
+                    "policy.min_hosts",
+                    format!("must be at least 1 host per role, got {n}"),
+                ))
+            }
+        };
+        let max_pct = max_pct.unwrap_or(100.0);
+        if !(max_pct > 0.0 && max_pct <= 100.0) {
+            return Err(c.err(
+                "policy.max_pct",
+                format!("must be a percentage in (0, 100], got {max_pct}"),
+            ));
+        }
+        Ok(PolicySpec::Linear(LinearSpec {
+            duration,
+            shape,
+            step,
+            min_hosts,
+            max_pct,
+            slo: checks(c, "policy.slo", slo, ctx, true)?,
+            slo_window: positive(
+                c,
+                "policy.slo_window",
+                slo_window,
+                SimDuration::from_mins(5),
+            )?,
+        }))
+    }
+}
+
+// ---- the state machine -------------------------------------------------------
 
 /// The Tsunami strategy.
 pub struct Linear {

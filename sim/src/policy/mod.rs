@@ -34,6 +34,41 @@
 //! Gating policies judge with [`crate::analysis`]; every decision is an
 //! [`Action::Note`] (a row of `events.csv`), and [`Policy::milestones`] gives
 //! the summary its `detected_at_s` and `aborted_at_s`.
+//!
+//! ## One file per kind
+//!
+//! A kind's file reads top to bottom as what a scenario writes, what it
+//! means, and what it does:
+//!
+//! 1. *as written*: the serde struct of its `[policy]` fields (`RawCanary`;
+//!    unknown keys rejected), with the `window` every kind takes;
+//! 2. *validated*: its spec (`CanarySpec`, every default resolved, printable
+//!    back as TOML) and `validate`, which rejects what types cannot express
+//!    with a located message;
+//! 3. *the state machine*: a `State` enum, and a [`Policy::decide`] that only
+//!    dispatches on the state to one method per state. A method returns
+//!    [`common::Flow`]: `Next` runs the new state within the same tick (a
+//!    step that finishes at once), `Wait` ends the tick.
+//!
+//! What several kinds share lives in [`spec`] (validation: the context,
+//! counts and percentages, threshold checks, analysis references) and
+//! [`common`] (mechanics: canary sizing, scaling a cohort, rolling promotion,
+//! the way back after an abort). [`spec`] is also the registry of kinds:
+//! [`spec::RawPolicy`] and [`PolicySpec`] list them and `spec::validate`
+//! hands each raw table to its kind.
+//!
+//! ## Adding a policy kind
+//!
+//! 1. Write `NAME.rs`: `RawName`, `NameSpec`, `RawName::validate`, the state
+//!    machine and its `Policy` impl; declare it below (`mod NAME;`, and
+//!    `pub use` the strategy).
+//! 2. Register it: a variant in [`spec::RawPolicy`] and in [`PolicySpec`], an
+//!    arm in `spec::validate`, in [`PolicySpec::kind`] and in [`build`].
+//!    The compiler points at each match that misses it.
+//! 3. Document it: the table above, the kinds listed by the scenario
+//!    loader's "missing field `kind`" message (`scenario/mod.rs`), the
+//!    README's list of policies, and an example in `scenarios/policies/`
+//!    (added to the outcomes `sim/tests/policies.rs` expects of each).
 
 mod all_at_once;
 mod blue_green;
@@ -85,23 +120,12 @@ pub trait Policy {
     }
 }
 
-/// Builds the policy a scenario names, for `groups` groups.
+/// Builds the policy a scenario names, for `groups` groups: the registry of
+/// state machines, one arm per kind.
 pub fn build(spec: &PolicySpec, mode: ChangeMode, groups: usize) -> Box<dyn Policy + Send> {
     match spec {
-        PolicySpec::Staged(s) => return Box::new(Staged::new(s.clone(), mode)),
-        PolicySpec::BlueGreen(s) => return Box::new(BlueGreen::new(s.clone())),
-        PolicySpec::Canary(s) => return Box::new(Canary::new(s.clone(), mode)),
-        PolicySpec::Flagger(s) => return Box::new(Flagger::new(s.clone(), mode)),
-        PolicySpec::Linear(s) => return Box::new(Linear::new(s.clone(), groups)),
-        PolicySpec::Waves(s) => return Box::new(Waves::new(s.clone())),
-        PolicySpec::Windowed { window, policy } => {
-            return Box::new(Windowed::new(window.clone(), build(policy, mode, groups)))
-        }
-        _ => {}
-    }
-    match *spec {
         PolicySpec::AllAtOnce {} => Box::new(AllAtOnce::new(mode)),
-        PolicySpec::Rolling {
+        &PolicySpec::Rolling {
             max_surge,
             max_unavailable,
             min_ready,
@@ -114,6 +138,14 @@ pub fn build(spec: &PolicySpec, mode: ChangeMode, groups: usize) -> Box<dyn Poli
             min_ready,
             progress_deadline,
         )),
-        _ => unreachable!("built above"),
+        PolicySpec::Staged(s) => Box::new(Staged::new(s.clone(), mode)),
+        PolicySpec::BlueGreen(s) => Box::new(BlueGreen::new(s.clone())),
+        PolicySpec::Canary(s) => Box::new(Canary::new(s.clone(), mode)),
+        PolicySpec::Flagger(s) => Box::new(Flagger::new(s.clone(), mode)),
+        PolicySpec::Linear(s) => Box::new(Linear::new(s.clone(), groups)),
+        PolicySpec::Waves(s) => Box::new(Waves::new(s.clone())),
+        PolicySpec::Windowed { window, policy } => {
+            Box::new(Windowed::new(window.clone(), build(policy, mode, groups)))
+        }
     }
 }

@@ -20,9 +20,78 @@
 //! scale-down and scale-up happen in the same reconcile, and `maxSurge` must be
 //! 0 (validation enforces it).
 
+use super::spec::{Context, PolicySpec, RawIntOrPercent};
+use super::windowed::RawWindow;
 use super::{Action, Cohort, CohortView, Observation, Outcome, Policy};
+use crate::located::{Checker, LocatedError as ScenarioError};
 use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
+use serde::Deserialize;
+
+// ---- as written -------------------------------------------------------------
+
+/// `kind = "rolling"`. Validated, it is [`PolicySpec::Rolling`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRolling {
+    pub max_surge: Option<RawIntOrPercent>,
+    pub max_unavailable: Option<RawIntOrPercent>,
+    pub min_ready: Option<SimDuration>,
+    pub progress_deadline: Option<SimDuration>,
+    pub window: Option<RawWindow>,
+}
+
+impl RawRolling {
+    pub(super) fn validate(
+        &self,
+        c: &Checker<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<PolicySpec, ScenarioError> {
+        let mode = ctx.mode;
+        let default_surge = match mode {
+            ChangeMode::InPlace => IntOrPercent::Count(0),
+            ChangeMode::Replace => IntOrPercent::Percent(25),
+        };
+        let surge = match &self.max_surge {
+            Some(v) => c.int_or_percent("policy.max_surge", v)?,
+            None => default_surge,
+        };
+        let unavailable = match &self.max_unavailable {
+            Some(v) => c.int_or_percent("policy.max_unavailable", v)?,
+            None => IntOrPercent::Percent(25),
+        };
+        if surge.is_zero() && unavailable.is_zero() {
+            return Err(c.err(
+                "policy.max_unavailable",
+                "max_surge and max_unavailable cannot both be 0: the rollout could never make progress",
+            ));
+        }
+        if mode == ChangeMode::InPlace && !surge.is_zero() {
+            return Err(c.err(
+                "policy.max_surge",
+                "an in-place change upgrades existing hosts and cannot surge; set max_surge = 0 or change.mode = \"replace\"",
+            ));
+        }
+        let progress_deadline = self
+            .progress_deadline
+            .unwrap_or(SimDuration::from_secs(600));
+        let min_ready = self.min_ready.unwrap_or(SimDuration::ZERO);
+        if progress_deadline <= min_ready {
+            return Err(c.err(
+                "policy.progress_deadline",
+                format!("must be longer than min_ready ({min_ready}), got {progress_deadline}"),
+            ));
+        }
+        Ok(PolicySpec::Rolling {
+            max_surge: surge,
+            max_unavailable: unavailable,
+            min_ready,
+            progress_deadline,
+        })
+    }
+}
+
+// ---- the controller: its arithmetic, then the reconcile loop ----------------
 
 /// Absolute `(maxSurge, maxUnavailable)` for `replicas`
 /// (Kubernetes' `ResolveFenceposts`).
