@@ -300,4 +300,91 @@ max_unavailable = 1
             (SimDuration::from_secs(5), SimDuration::from_secs(20))
         );
     }
+
+    /// A canary whose analysis reads one endpoint (inline) or weighs them
+    /// (from a template): `{analysis}` is the step's analysis table.
+    fn endpoint_canary(analysis: &str, templates: &str) -> String {
+        let text = BASE
+            .replace(
+                "[change]",
+                "[[traffic.endpoints]]\nname = \"/get\"\nshare = 0.9\n\n[[traffic.endpoints]]\nname = \"/put\"\nshare = 0.1\n\n[change]",
+            )
+            .replace(
+                "kind = \"rolling\"\nmax_unavailable = 1\n",
+                &format!("kind = \"canary\"\nsteps = [\n  {{ set_weight = 50 }},\n  {{ analysis = {analysis} }},\n]\n"),
+            );
+        format!("{text}{templates}\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.v2]\nbehaviour = \"good\"\n")
+    }
+
+    #[test]
+    fn endpoint_analyses_are_rejected_in_live_mode() {
+        let inline = endpoint_canary(
+            "{ name = \"per-path\", metrics = [{ name = \"put-ok\", provider = \"prometheus\", query = \"success-rate\", endpoint = \"/put\", success_condition = \"result >= 0.9\" }] }",
+            "",
+        );
+        let template = endpoint_canary(
+            "{ template = \"weighted\" }",
+            "\n[analysis.weighted]\n[[analysis.weighted.metrics]]\nname = \"pooled\"\nprovider = \"prometheus\"\nquery = \"error-rate\"\nsuccess_condition = \"result <= 0.1\"\n\n[[analysis.weighted.metrics]]\nname = \"weighted-ok\"\nprovider = \"prometheus\"\nquery = \"success-rate\"\nweights = \"endpoints\"\nsuccess_condition = \"result >= 0.9\"\n",
+        );
+        let cases = [
+            (
+                &inline,
+                "policy.steps[1].analysis.metrics[0].endpoint",
+                "put-ok",
+                "`endpoint`",
+            ),
+            (
+                &template,
+                "analysis.weighted.metrics[1].weights",
+                "weighted-ok",
+                "`weights`",
+            ),
+        ];
+        for (text, field, metric, key) in cases {
+            // The simulator measures endpoints: the scenario itself is valid.
+            let sc = Scenario::parse(text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+            let e = LiveSpec::from_scenario(&sc, text, "t.toml").unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            let want = shakedown_sim::scenario::TomlIndex::new(text).locate(field);
+            assert_eq!((e.line, e.column), want, "{e}");
+            assert!(e.message.contains(&format!("metric `{metric}`")), "{e}");
+            assert!(e.message.contains(key), "{e}");
+            assert!(
+                e.message
+                    .contains("live mode measures per cohort, not per endpoint")
+                    && e.message.contains("per-path counters"),
+                "{e}"
+            );
+        }
+        // In the template, at the `weights` line itself.
+        let e = {
+            let sc = Scenario::parse(&template, "t.toml").unwrap();
+            LiveSpec::from_scenario(&sc, &template, "t.toml").unwrap_err()
+        };
+        let line = template
+            .lines()
+            .position(|l| l.starts_with("weights = "))
+            .unwrap()
+            + 1;
+        assert_eq!((e.line, e.column), (line, 11), "{e}");
+        // A pooled (per cohort) analysis runs live.
+        let pooled = endpoint_canary(
+            "{ name = \"pooled\", metrics = [{ name = \"ok\", provider = \"prometheus\", query = \"success-rate\", success_condition = \"result >= 0.9\" }] }",
+            "",
+        );
+        let sc = Scenario::parse(&pooled, "t.toml").unwrap();
+        LiveSpec::from_scenario(&sc, &pooled, "t.toml").unwrap();
+    }
+
+    #[test]
+    fn defaults_agree_with_the_image_module() {
+        assert_eq!(
+            shakedown_sim::scenario::live::DEFAULT_HEALTH_PATH,
+            crate::image::DEFAULT_HEALTH_PATH
+        );
+        assert_eq!(
+            shakedown_sim::scenario::live::DEFAULT_PORT,
+            crate::image::DEFAULT_PORT
+        );
+    }
 }

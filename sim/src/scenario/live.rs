@@ -688,3 +688,180 @@ impl<'a> Locator<'a> {
         self.0.err(&format!("{}.{}", metric(at), m.key), message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scenario;
+
+    const BASE: &str = r#"name = "t"
+duration = "60s"
+tick = "1s"
+
+[fleet]
+detection_delay = "1s"
+
+[[fleet.roles]]
+name = "api"
+hosts = 3
+zones = ["a", "b"]
+
+[traffic]
+curve = "constant"
+rps = 100
+
+[change]
+from = "v1"
+to = "v2"
+start_at = "4s"
+
+[policy]
+kind = "rolling"
+max_unavailable = 1
+"#;
+
+    const VERSIONS: &str = "\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.\"v2\"]\nimage = \"svc:dev\"\nenv = { B = \"2\", A = \"1\" }\n";
+
+    fn parse(live: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(&format!("{BASE}{live}"), "t.toml")
+    }
+
+    #[test]
+    fn defaults_resolve_and_print_back() {
+        let text = format!(
+            "{VERSIONS}\n[[live.chaos]]\naction = \"pause\"\nreplica = 1\n\n[[live.chaos]]\naction = \"host-crash\"\nat = \"9s\"\nzone = \"b\"\n"
+        );
+        let sc = parse(&text).unwrap();
+        let live = sc.live.as_ref().unwrap();
+        assert_eq!(live.rps, None);
+        assert_eq!(live.cooldown, SimDuration::from_secs(2), "two ticks");
+        assert!(!live.drain, "change.drain is 0");
+        assert_eq!(live.grace, Duration::from_secs(5));
+        assert_eq!(live.health_path, DEFAULT_HEALTH_PATH);
+        assert_eq!(
+            live.versions["v2"],
+            LiveVersion {
+                source: LiveSource::Image {
+                    image: "svc:dev".into(),
+                    port: DEFAULT_PORT,
+                    behaviour: None,
+                },
+                env: [("A".into(), "1".into()), ("B".into(), "2".into())].into(),
+            }
+        );
+        let specs = live.fault_specs();
+        // A drawn time's window defaults to [change.start_at, duration).
+        assert_eq!(
+            specs[0].window,
+            (SimDuration::from_secs(4), SimDuration::from_secs(60))
+        );
+        assert_eq!(
+            (specs[0].kind, specs[0].replica),
+            (FaultKind::Pause, Some(1))
+        );
+        assert_eq!(
+            (specs[1].at, specs[1].zone),
+            (Some(SimDuration::from_secs(9)), Some(1))
+        );
+        // --print-resolved shows every default and parses back to the same.
+        let resolved = sc.to_toml();
+        for key in [
+            "grace = \"5s\"",
+            "window = [",
+            "role = \"api\"",
+            "port = 8080",
+        ] {
+            assert!(resolved.contains(key), "{key} missing:\n{resolved}");
+        }
+        let again =
+            Scenario::parse(&resolved, "resolved").unwrap_or_else(|e| panic!("{e}\n{resolved}"));
+        assert_eq!(sc, again);
+    }
+
+    #[test]
+    fn wall_durations_keep_their_milliseconds() {
+        let sc = parse(&format!(
+            "\n[live]\nprobe_interval = \"250ms\"\ngrace = \"1m30s\"\n{VERSIONS}"
+        ))
+        .unwrap();
+        let live = sc.live.unwrap();
+        assert_eq!(live.probe_interval, Duration::from_millis(250));
+        assert_eq!(live.grace, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn errors_are_located_in_the_scenario() {
+        let cases: &[(&str, &str, (usize, usize), &str)] = &[
+            (
+                "\n[live]\nconnections = 0\n",
+                "live.connections",
+                (27, 15),
+                "must be between 1 and 1024, got 0",
+            ),
+            (
+                "\n[live]\ntime_scale = \"fast\"\n",
+                "live.time_scale",
+                (27, 14),
+                "invalid type: string \"fast\", expected a number",
+            ),
+            (
+                "\n[live]\ngrace = \"11m\"\n",
+                "live.grace",
+                (27, 9),
+                "must be between 0s and 10m, got 11m",
+            ),
+            (
+                "\n[live.versions.v1]\nbehaviour = \"good\"\nport = 9000\n[live.versions.v2]\nbehaviour = \"good\"\n",
+                "live.versions.\"v1\".port",
+                (28, 8),
+                "`port` only applies with `image`",
+            ),
+            (
+                "\n[live.versions.v1]\nbehaviour = \"good\"\nimgae = \"x:1\"\n",
+                "live.versions.v1.imgae",
+                (28, 1),
+                "unknown field `imgae`, expected one of `behaviour`, `image`, `port`, `env`",
+            ),
+            (
+                "\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.v3]\nbehaviour = \"good\"\n[live.versions.v2]\nbehaviour = \"good\"\n",
+                "live.versions.\"v3\"",
+                (28, 1),
+                "version \"v3\" is neither change.from",
+            ),
+            (
+                "\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.v2]\nbehaviour = \"good\"\n[[live.chaos]]\naction = \"kill\"\nat = \"5s\"\nwindow = [\"1s\", \"9s\"]\n",
+                "live.chaos[0].window",
+                (33, 10),
+                "give either `at` (a fixed time) or `window`",
+            ),
+            (
+                "\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.v2]\nbehaviour = \"good\"\n[[live.chaos]]\naction = \"pause\"\nrole = \"db\"\n",
+                "live.chaos[0].role",
+                (32, 8),
+                "no role \"db\"; roles are: api",
+            ),
+            (
+                "\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.v2]\nbehaviour = \"good\"\n[[live.chaos]]\nat = \"5s\"\n",
+                "live.chaos[0].action",
+                (30, 1),
+                "missing field `action`; actions are: kill, sigterm, pause, network-cut, host-crash, daemon-upgrade",
+            ),
+        ];
+        for (live, field, at, message) in cases {
+            let e = parse(live).expect_err(live);
+            assert_eq!(e.field, *field, "{e}");
+            assert_eq!((e.line, e.column), *at, "{e}");
+            assert!(e.message.starts_with(message), "{e}");
+        }
+    }
+
+    #[test]
+    fn live_mode_has_at_most_sixteen_containers_per_role() {
+        let text = format!("{}{VERSIONS}", BASE.replace("hosts = 3", "hosts = 17"));
+        let e = Scenario::parse(&text, "t.toml").unwrap_err();
+        assert_eq!(e.field, "fleet.roles[0].hosts");
+        assert_eq!((e.line, e.column), (10, 9));
+        // Without `[live]` the simulator takes any fleet size.
+        assert!(Scenario::parse(&BASE.replace("hosts = 3", "hosts = 17"), "t.toml").is_ok());
+    }
+}
