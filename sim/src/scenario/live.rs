@@ -823,6 +823,18 @@ max_unavailable = 1
                 "unknown field `imgae`, expected one of `behaviour`, `image`, `port`, `env`",
             ),
             (
+                "\n[live]\nchaos = \"kill\"\n",
+                "live.chaos",
+                (27, 9),
+                "must be an array of tables: write each fault as [[live.chaos]]",
+            ),
+            (
+                "\n[live.versions]\nv1 = \"good\"\n",
+                "live.versions.v1",
+                (27, 6),
+                "invalid type: string \"good\", expected a table like { behaviour = \"good\" }",
+            ),
+            (
                 "\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.v3]\nbehaviour = \"good\"\n[live.versions.v2]\nbehaviour = \"good\"\n",
                 "live.versions.\"v3\"",
                 (28, 1),

@@ -182,12 +182,17 @@ fn toml_error(c: &Checker<'_>, e: toml::de::Error) -> ScenarioError {
     if field.is_empty() {
         field = "(file)".to_string();
     }
+    let message = if field == "live.chaos" && msg.contains("expected a sequence") {
+        "must be an array of tables: write each fault as [[live.chaos]]".to_string()
+    } else {
+        explain(&msg)
+    };
     ScenarioError {
         file: c.file.to_string(),
         line,
         column,
         field,
-        message: explain(&msg),
+        message,
     }
 }
 
@@ -212,6 +217,11 @@ fn explain(msg: &str) -> String {
         return "missing field `curve`; curves are: constant, diurnal".into();
     }
     msg.replace("unknown variant", "unknown kind")
+        .replace(
+            "expected struct RawLiveVersion",
+            "expected a table like { behaviour = \"good\" } or { image = \"my-svc:dev\" }",
+        )
+        .replace("expected struct RawLive", "expected a table ([live])")
         .replace("expected i64", "expected an integer")
         .replace("expected u64", "expected a non-negative integer")
         .replace("expected f64", "expected a number")
