@@ -1,6 +1,7 @@
 //! The subcommands.
 
 use anyhow::Result;
+use shakedown_integration::live::LiveSpec;
 use shakedown_reports::{self as reports, Output};
 use shakedown_sim::{self as sim, RunOptions, RunRecord, Scenario};
 use std::fmt;
@@ -69,33 +70,25 @@ pub fn load_with_text(path: &Path) -> Result<(Scenario, String)> {
 
 /// The chaos schedule a scenario's `[[live.chaos]]` asks for with `seed`: the
 /// same faults at the same times that `shakedown live` applies.
-fn chaos_schedule(
-    sc: &Scenario,
-    text: &str,
-    path: &Path,
-    seed: u64,
-) -> Result<Vec<sim::chaos::Fault>> {
-    if sc.live.is_none() {
-        return Ok(Vec::new());
-    }
-    let spec =
-        shakedown_integration::live::LiveSpec::from_scenario(sc, text, &path.display().to_string())
-            .map_err(|e| BadInput(e.to_string()))?;
-    Ok(sim::chaos::schedule(
+fn chaos_schedule(sc: &Scenario, seed: u64) -> Vec<sim::chaos::Fault> {
+    let Some(live) = &sc.live else {
+        return Vec::new();
+    };
+    sim::chaos::schedule(
         seed,
-        &spec.chaos,
+        &live.fault_specs(),
         &sim::chaos::role_shapes(&sc.fleet),
-    ))
+    )
 }
 
-/// Simulates a scenario file with one seed, its chaos schedule included.
-fn simulate(sc: &Scenario, text: &str, path: &Path, opts: RunOptions) -> Result<RunRecord> {
-    let chaos = chaos_schedule(sc, text, path, opts.seed)?;
-    Ok(if chaos.is_empty() {
+/// Simulates a scenario with one seed, its chaos schedule included.
+fn simulate(sc: &Scenario, opts: RunOptions) -> RunRecord {
+    let chaos = chaos_schedule(sc, opts.seed);
+    if chaos.is_empty() {
         sim::run(sc, opts)
     } else {
         sim::run_with_chaos(sc, opts, &chaos)
-    })
+    }
 }
 
 /// Parses scenario text; files it references (a traffic replay CSV) are
@@ -119,8 +112,12 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
 pub fn validate(files: &[std::path::PathBuf]) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
+        // A scenario with `[live]` must also be one live mode can run.
         let checked = load_with_text(f).and_then(|(sc, text)| {
-            chaos_schedule(&sc, &text, f, sc.seed)?;
+            if sc.live.is_some() {
+                LiveSpec::from_scenario(&sc, &text, &f.display().to_string())
+                    .map_err(|e| BadInput(e.to_string()))?;
+            }
             Ok(sc)
         });
         match checked {
@@ -186,13 +183,13 @@ fn print_summary(rec: &RunRecord) {
 }
 
 pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> Result<ExitCode> {
-    let (sc, text) = load_with_text(path)?;
+    let sc = load(path)?;
     if print_resolved {
         print!("{}", sc.to_toml());
         return Ok(ExitCode::SUCCESS);
     }
     let seed = seed.unwrap_or(sc.seed);
-    let rec = simulate(&sc, &text, path, RunOptions::full(seed))?;
+    let rec = simulate(&sc, RunOptions::full(seed));
     reports::write_atomic(
         out,
         &run_outputs_with_html(&rec, &path.display().to_string()),
@@ -262,10 +259,10 @@ fn digest(bytes: &[u8]) -> u64 {
 }
 
 pub fn det_check(path: &Path, seed: Option<u64>) -> Result<ExitCode> {
-    let (sc, text) = load_with_text(path)?;
+    let sc = load(path)?;
     let seed = seed.unwrap_or(sc.seed);
-    let a = run_outputs(&simulate(&sc, &text, path, RunOptions::full(seed))?);
-    let b = run_outputs(&simulate(&sc, &text, path, RunOptions::full(seed))?);
+    let a = run_outputs(&simulate(&sc, RunOptions::full(seed)));
+    let b = run_outputs(&simulate(&sc, RunOptions::full(seed)));
     let mut same = true;
     for (x, y) in a.iter().zip(&b) {
         let (hx, hy) = (digest(&x.bytes), digest(&y.bytes));

@@ -242,6 +242,36 @@ fn demo_compares_policies_on_the_same_world() {
 }
 
 #[test]
+fn validate_checks_what_live_mode_needs_and_run_does_not() {
+    // A `[live]` table whose v2 behaviour the fixture service does not know:
+    // the simulator has no use for it, so `run` works; `validate` says the
+    // file cannot run live, at the field.
+    let dir = scratch("live-behaviour");
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = std::fs::read_to_string(repo().join("scenarios/live/chaos-kill.toml"))
+        .unwrap()
+        .replace(
+            "[live.versions.v2]\nbehaviour = \"good\"",
+            "[live.versions.v2]\nbehaviour = \"errors=5%\"",
+        );
+    let file = dir.join("bad-behaviour.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let line = toml.lines().position(|l| l.contains("errors=5%")).unwrap() + 1;
+    let o = shakedown(&["validate", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    let want = format!(":{line}:13: `live.versions.\"v2\".behaviour`: invalid behaviour");
+    assert!(text(&o).1.contains(&want), "{want} not in {:?}", text(&o));
+    let out = dir.join("out");
+    let o = shakedown(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[test]
 fn run_replays_a_live_scenarios_chaos_in_the_simulator() {
     // scenarios/live/chaos-kill.toml kills replica 2 of `web` at 6 s in live
     // mode; `run` simulates the same fault at the same time on the same host.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!   [[live.chaos]] entries ──▶ FaultSpec ──schedule(seed)──▶ Vec<Fault>, sorted by time
-//!   (parsed by the caller)      (times given or            (the same list for a seed,
+//!   (scenario::live validates)  (times given or            (the same list for a seed,
 //!                                left to the seed)           in the simulator and live)
 //! ```
 //!

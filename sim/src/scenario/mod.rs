@@ -12,6 +12,7 @@
 //! [`Scenario::to_toml`] prints the fully defaulted scenario, and that output
 //! parses back to the same scenario (`shakedown run --print-resolved`).
 
+pub mod live;
 pub mod raw;
 
 pub use crate::fleet::{Fleet, Role};
@@ -24,6 +25,7 @@ use crate::faults::{EffectKind, EndpointRegression, FaultRule, Selector};
 pub use crate::policy::spec::PolicySpec;
 use crate::time::SimDuration;
 pub use crate::traffic::{Curve, Endpoint, Region, Spike, Traffic};
+pub use live::LiveConfig;
 use raw::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -46,9 +48,10 @@ pub struct Scenario {
     pub monitoring: Monitoring,
     pub change: Change,
     pub policy: PolicySpec,
-    /// Live-mode settings (`[live]`), passed through for the live driver.
+    /// Live-mode settings (`[live]`): how the scenario runs as containers,
+    /// and the chaos a simulated run replays too.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<toml::Table>,
+    pub live: Option<LiveConfig>,
 }
 
 /// What the policy can see, and when.
@@ -179,12 +182,17 @@ fn toml_error(c: &Checker<'_>, e: toml::de::Error) -> ScenarioError {
     if field.is_empty() {
         field = "(file)".to_string();
     }
+    let message = if field == "live.chaos" && msg.contains("expected a sequence") {
+        "must be an array of tables: write each fault as [[live.chaos]]".to_string()
+    } else {
+        explain(&msg)
+    };
     ScenarioError {
         file: c.file.to_string(),
         line,
         column,
         field,
-        message: explain(&msg),
+        message,
     }
 }
 
@@ -209,6 +217,11 @@ fn explain(msg: &str) -> String {
         return "missing field `curve`; curves are: constant, diurnal".into();
     }
     msg.replace("unknown variant", "unknown kind")
+        .replace(
+            "expected struct RawLiveVersion",
+            "expected a table like { behaviour = \"good\" } or { image = \"my-svc:dev\" }",
+        )
+        .replace("expected struct RawLive", "expected a table ([live])")
         .replace("expected i64", "expected an integer")
         .replace("expected u64", "expected a non-negative integer")
         .replace("expected f64", "expected a number")
@@ -409,26 +422,43 @@ fn validate(
         ));
     }
 
+    let fleet = Fleet {
+        detection_delay: raw
+            .fleet
+            .detection_delay
+            .unwrap_or(SimDuration::from_secs(30)),
+        target_utilization,
+        roles,
+    };
+    let live = raw
+        .live
+        .map(|l| {
+            live::validate(
+                c,
+                l,
+                &live::Context {
+                    fleet: &fleet,
+                    change: &change,
+                    tick,
+                    duration: raw.duration,
+                },
+            )
+        })
+        .transpose()?;
+
     Ok(Scenario {
         name: raw.name,
         description: raw.description.unwrap_or_default(),
         duration: raw.duration,
         tick,
         seed: raw.seed.unwrap_or(1),
-        fleet: Fleet {
-            detection_delay: raw
-                .fleet
-                .detection_delay
-                .unwrap_or(SimDuration::from_secs(30)),
-            target_utilization,
-            roles,
-        },
+        fleet,
         traffic,
         faults,
         monitoring,
         change,
         policy,
-        live: raw.live,
+        live,
     })
 }
 

@@ -22,8 +22,8 @@ pub struct RawScenario {
     pub monitoring: Option<RawMonitoring>,
     pub change: RawChange,
     pub policy: crate::policy::spec::RawPolicy,
-    /// Live-mode settings, validated by the live driver (`integration/`).
-    pub live: Option<toml::Table>,
+    /// Live-mode settings (`[live]`).
+    pub live: Option<super::live::RawLive>,
     /// Named analysis templates (`[analysis.NAME]`), resolved into the
     /// policies that use them.
     #[serde(default)]
