@@ -326,9 +326,19 @@ pub fn live(a: &LiveArgs) -> Result<ExitCode> {
     opts.run_id = run_id.clone();
     opts.stop = stop.clone();
     let terminal = std::io::stderr().is_terminal();
-    if terminal {
-        opts.progress = Some(Box::new(status_line));
-    }
+    let mut first_tick = true;
+    opts.progress = Some(Box::new(move |p: &Progress| {
+        if first_tick {
+            first_tick = false;
+            // Marks the end of the setup for whoever watches the output.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "  containers up, load running");
+            let _ = out.flush();
+        }
+        if terminal {
+            status_line(p);
+        }
+    }));
     let rec = rt.block_on(async {
         match reaper::reap_orphans().await {
             Ok((runs, r)) if !runs.is_empty() => println!(
@@ -347,13 +357,30 @@ pub fn live(a: &LiveArgs) -> Result<ExitCode> {
     if terminal {
         eprintln!();
     }
-    // `run_live` removed the run's containers, whether it succeeded or not.
-    if let Some(w) = watchdog {
-        w.done();
-    }
     let rec = match rec {
-        Ok(rec) => rec,
+        Ok(rec) => {
+            // `run_live` removed the run's containers and checked.
+            if let Some(w) = watchdog {
+                w.done();
+            }
+            rec
+        }
         Err(e) => {
+            // A container start cancelled mid-way (a signal during the
+            // bring-up) can land after the driver's cleanup: remove in
+            // passes until the engine is quiet, unless it is unreachable.
+            let engine_up = rt.block_on(shakedown_integration::docker::cleanup_run(&run_id));
+            let reaped = match engine_up {
+                Ok(_) => rt.block_on(reaper::reap_run(&run_id)).map(|_| ()),
+                Err(_) => Ok(()),
+            };
+            match (reaped, watchdog) {
+                (Ok(()), Some(w)) => w.done(),
+                (Err(re), _) => {
+                    eprintln!("warning: removing what run {run_id} started: {re:#}");
+                }
+                (Ok(()), None) => {}
+            }
             if let Some(code) = signalled.exit_code() {
                 eprintln!("stopped: {e:#}");
                 return Ok(code);

@@ -138,6 +138,31 @@ impl Live {
         }
     }
 
+    /// Waits until stdout says `line`.
+    fn wait_output(&mut self, line: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let out = std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default();
+            if out.contains(line) {
+                return;
+            }
+            if let Some(st) = self.child.try_wait().unwrap() {
+                panic!(
+                    "run {} exited ({st}) before saying {line:?}\n{}",
+                    self.run,
+                    self.output()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {}: no {line:?} after {limit:?}\n{}",
+                self.run,
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the run has at least `n` containers in the engine.
     fn wait_containers(&mut self, n: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
@@ -284,9 +309,8 @@ fn signal_mid_run(sig: &str, tag: &str) -> (ExitStatus, PathBuf, RunId, String) 
     let dir = scratch(&format!("live-signal-{tag}"));
     let run = fresh_run(tag);
     let mut live = Live::start(&rolling_good(), &run, &dir);
-    live.wait_containers(3, Duration::from_secs(120));
-    // The replicas pass their health checks and the load starts.
-    std::thread::sleep(Duration::from_secs(2));
+    live.wait_output("containers up, load running", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(500));
     live.signal(sig);
     let status = live.wait(Duration::from_secs(60));
     let out = live.output();
