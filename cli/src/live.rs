@@ -1,11 +1,12 @@
 //! `shakedown live` and `shakedown load`: glue between a scenario file, the
 //! live driver (`shakedown_integration::driver`) and the writers.
 
-use anyhow::{anyhow, Result};
-use shakedown_integration::docker::{cleanup_run_blocking, RunId};
+use anyhow::{anyhow, Context, Result};
+use shakedown_integration::docker::{cleanup_run_blocking, RunId, LABEL_MANAGED};
 use shakedown_integration::driver::{run_live, LiveOptions, LiveRecord, Progress};
 use shakedown_integration::live::{check_time_scale, LiveSpec, MAX_RPS};
 use shakedown_integration::load::{run_load_until, LoadConfig, LoadError, PhaseTag, StopToken};
+use shakedown_integration::reaper::{self, OwnerState, RunSurvey, Watchdog};
 use shakedown_reports::{self as reports, Output};
 use shakedown_sim::time::SimDuration;
 use shakedown_sim::Scenario;
@@ -13,12 +14,14 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cmd::BadInput;
 
-/// Exit code of a run stopped by SIGINT (128 + 2, as shells report it).
-const EXIT_INTERRUPTED: u8 = 130;
+/// The hidden subcommand that runs the watchdog (see `reaper`).
+pub const WATCHDOG_SUBCOMMAND: &str = "__watchdog";
 
 /// `shakedown live`.
 #[derive(clap::Args)]
@@ -37,6 +40,27 @@ pub struct LiveArgs {
     /// Output directory (created).
     #[arg(long, default_value = "out/live")]
     pub out: PathBuf,
+    /// Label the run's containers and network with this id (default: a
+    /// fresh one): `1-40` characters of `[a-z0-9_.-]`.
+    #[arg(long, value_parser = parse_run_id)]
+    pub run_id: Option<RunId>,
+}
+
+fn parse_run_id(s: &str) -> Result<RunId, String> {
+    RunId::parse(s).map_err(|e| e.to_string())
+}
+
+/// `shakedown gc`.
+#[derive(clap::Args)]
+pub struct GcArgs {
+    /// Remove (default: only list what would be removed).
+    #[arg(long)]
+    pub force: bool,
+    /// Also runs whose owner cannot be judged from here (no owner labels,
+    /// another boot or pid namespace). Runs whose owner is alive are never
+    /// removed.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `shakedown load`.
@@ -70,23 +94,171 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Stops `stop` on the first Ctrl-C; on a second one removes everything of
-/// the run and exits at once.
-fn on_sigint(stop: StopToken, run: Option<RunId>) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
+/// The signals a run stops on (as SIGINT always did), by number and name.
+const STOP_SIGNALS: [(i32, &str); 3] = [(2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP")];
+
+/// The first stop signal received, if any; shared with the handler task.
+#[derive(Clone, Default)]
+struct Signalled(Arc<AtomicI32>);
+
+impl Signalled {
+    /// Exit code `128 + signal` if a stop signal arrived.
+    fn exit_code(&self) -> Option<ExitCode> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(ExitCode::from(128 + n as u8)),
         }
-        eprintln!("\ninterrupted: stopping the load, rolling the containers down, writing what was measured (Ctrl-C again to quit now)");
+    }
+}
+
+/// Handles SIGINT, SIGTERM and SIGHUP alike: the first one stops `stop` (the
+/// load stops, the containers roll down, what was measured is written); a
+/// second one removes everything of the run and exits at once. Either way
+/// the exit code is 128 + the first signal. Must be called inside the
+/// runtime, before anything is started: from then on the signals no longer
+/// kill the process.
+fn on_stop_signals(stop: StopToken, run: Option<RunId>) -> Result<Signalled> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let signalled = Signalled::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (n, name) in STOP_SIGNALS {
+        let mut s = signal(SignalKind::from_raw(n))
+            .map_err(|e| anyhow!("installing a {name} handler: {e}"))?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                if tx.send((n, name)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let first = signalled.clone();
+    tokio::spawn(async move {
+        let Some((n, name)) = rx.recv().await else {
+            return;
+        };
+        first.0.store(n, Ordering::SeqCst);
         stop.stop();
-        if tokio::signal::ctrl_c().await.is_ok() {
+        // Not eprintln!: after SIGHUP the terminal may be gone, and a failed
+        // write must not keep the run from rolling down.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n{name}: stopping the load, rolling the containers down, writing what was measured (Ctrl-C again to quit now)"
+        );
+        if let Some((_, again)) = rx.recv().await {
             if let Some(run) = run {
-                eprintln!("removing the containers of run {run} and quitting");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{again} again: removing the containers of run {run} and quitting"
+                );
                 let _ = tokio::task::spawn_blocking(move || cleanup_run_blocking(&run)).await;
             }
-            std::process::exit(EXIT_INTERRUPTED.into());
+            std::process::exit(128 + n);
         }
     });
+    Ok(signalled)
+}
+
+/// Starts the watchdog that removes the run's containers if this process
+/// dies without doing it (`kill -9` included): this binary again, with the
+/// hidden subcommand, in its own session.
+fn start_watchdog(run: &RunId) -> Result<Watchdog> {
+    let exe = std::env::current_exe().context("locating the shakedown binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([WATCHDOG_SUBCOMMAND, "--run", run.as_str()]);
+    Watchdog::spawn(cmd)
+}
+
+/// The hidden watchdog subcommand (see `reaper::watch`).
+pub fn watchdog(run: &str) -> Result<ExitCode> {
+    let run = RunId::parse(run).map_err(|e| BadInput(format!("--run: {e:#}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match rt.block_on(reaper::watch(&run)) {
+        Ok(Some(r)) if r.containers_removed + r.networks_removed > 0 => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "shakedown watchdog: the owner of run {run} exited without cleaning up; removed {} containers and {} networks",
+                r.containers_removed,
+                r.networks_removed
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "shakedown watchdog: reaping run {run} failed: {e:#}; `shakedown gc --force` removes what is left"
+            );
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_state(r: &RunSurvey) -> String {
+    let pid = r.owner.as_ref().map(|o| o.pid).unwrap_or_default();
+    match &r.state {
+        OwnerState::Alive => format!("owner pid {pid} is running"),
+        OwnerState::Gone => format!("owner pid {pid} is gone"),
+        OwnerState::Unknown(why) => format!("owner unknown: {why}"),
+    }
+}
+
+/// `shakedown gc`: lists (or with `--force` removes) the containers and
+/// networks of runs whose owner process is gone.
+pub fn gc(a: &GcArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let runs = rt.block_on(reaper::survey())?;
+    let (doomed, kept): (Vec<RunSurvey>, Vec<RunSurvey>) = runs
+        .into_iter()
+        .partition(|r| r.orphaned() || (a.all && matches!(r.state, OwnerState::Unknown(_))));
+    let verb = if a.force { "removing" } else { "would remove" };
+    println!(
+        "gc: {} runs labelled {LABEL_MANAGED}=1",
+        doomed.len() + kept.len()
+    );
+    for (r, what) in doomed
+        .iter()
+        .map(|r| (r, verb))
+        .chain(kept.iter().map(|r| (r, "kept")))
+    {
+        println!(
+            "  run {}: {} — {what}: {} containers ({}), {} networks ({})",
+            r.run,
+            describe_state(r),
+            r.containers.len(),
+            r.containers.join(", "),
+            r.networks.len(),
+            r.networks.join(", ")
+        );
+    }
+    if kept
+        .iter()
+        .any(|r| matches!(r.state, OwnerState::Unknown(_)))
+        && !a.all
+    {
+        println!("  (`--all` also removes runs whose owner is unknown)");
+    }
+    if !a.force {
+        println!(
+            "dry run: nothing removed; `shakedown gc --force{}` removes the {} runs marked \"would remove\"",
+            if a.all { " --all" } else { "" },
+            doomed.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = rt.block_on(reaper::remove_runs(&doomed))?;
+    println!(
+        "removed {} containers and {} networks of {} runs",
+        r.containers_removed,
+        r.networks_removed,
+        doomed.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn live(a: &LiveArgs) -> Result<ExitCode> {
@@ -132,25 +304,90 @@ pub fn live(a: &LiveArgs) -> Result<ExitCode> {
     }
 
     let rt = runtime()?;
-    let run_id = RunId::new();
+    let run_id = a.run_id.clone().unwrap_or_default();
     let stop = StopToken::new();
+    let signalled = {
+        let _rt = rt.enter();
+        on_stop_signals(stop.clone(), Some(run_id.clone()))?
+    };
+    let watchdog = match start_watchdog(&run_id) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            eprintln!(
+                "warning: no watchdog ({e:#}): if this process is killed, `shakedown gc --force` removes what it leaves"
+            );
+            None
+        }
+    };
+    println!("  run {run_id}");
     let mut opts = LiveOptions::new(seed);
     opts.rps = a.rps;
     opts.time_scale = a.time_scale;
     opts.run_id = run_id.clone();
     opts.stop = stop.clone();
     let terminal = std::io::stderr().is_terminal();
-    if terminal {
-        opts.progress = Some(Box::new(status_line));
-    }
+    let mut first_tick = true;
+    opts.progress = Some(Box::new(move |p: &Progress| {
+        if first_tick {
+            first_tick = false;
+            // Marks the end of the setup for whoever watches the output.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "  containers up, load running");
+            let _ = out.flush();
+        }
+        if terminal {
+            status_line(p);
+        }
+    }));
     let rec = rt.block_on(async {
-        on_sigint(stop, Some(run_id.clone()));
+        match reaper::reap_orphans().await {
+            Ok((runs, r)) if !runs.is_empty() => println!(
+                "  removed {} containers and {} networks of {} earlier runs whose process is gone ({})",
+                r.containers_removed,
+                r.networks_removed,
+                runs.len(),
+                runs.iter().map(|r| r.run.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Ok(_) => {}
+            // The run itself reports an unreachable engine.
+            Err(e) => eprintln!("warning: looking for earlier runs to remove: {e:#}"),
+        }
         run_live(&sc, &spec, opts).await
     });
     if terminal {
         eprintln!();
     }
-    let rec = rec?;
+    let rec = match rec {
+        Ok(rec) => {
+            // `run_live` removed the run's containers and checked.
+            if let Some(w) = watchdog {
+                w.done();
+            }
+            rec
+        }
+        Err(e) => {
+            // A container start cancelled mid-way (a signal during the
+            // bring-up) can land after the driver's cleanup: remove in
+            // passes until the engine is quiet, unless it is unreachable.
+            let engine_up = rt.block_on(shakedown_integration::docker::cleanup_run(&run_id));
+            let reaped = match engine_up {
+                Ok(_) => rt.block_on(reaper::reap_run(&run_id)).map(|_| ()),
+                Err(_) => Ok(()),
+            };
+            match (reaped, watchdog) {
+                (Ok(()), Some(w)) => w.done(),
+                (Err(re), _) => {
+                    eprintln!("warning: removing what run {run_id} started: {re:#}");
+                }
+                (Ok(()), None) => {}
+            }
+            if let Some(code) = signalled.exit_code() {
+                eprintln!("stopped: {e:#}");
+                return Ok(code);
+            }
+            return Err(e);
+        }
+    };
     rt.shutdown_timeout(Duration::from_secs(2));
 
     reports::write_atomic(&a.out, &outputs(&rec))?;
@@ -167,8 +404,8 @@ pub fn live(a: &LiveArgs) -> Result<ExitCode> {
             .map(|f| format!(" --time-scale {f}"))
             .unwrap_or_default()
     );
-    if rec.live.interrupted {
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    if let Some(code) = signalled.exit_code() {
+        return Ok(code);
     }
     Ok(if rec.live.verdict == "pass" {
         ExitCode::SUCCESS
@@ -389,10 +626,11 @@ pub fn load(a: &LoadArgs) -> Result<ExitCode> {
     cfg.timeout = Duration::from_millis(a.timeout.as_millis());
     let rt = runtime()?;
     let stop = StopToken::new();
-    let r = rt.block_on(async {
-        on_sigint(stop.clone(), None);
-        run_load_until(cfg, PhaseTag::new("load"), stop).await
-    });
+    let signalled = {
+        let _rt = rt.enter();
+        on_stop_signals(stop.clone(), None)?
+    };
+    let r = rt.block_on(run_load_until(cfg, PhaseTag::new("load"), stop));
     let r = match r {
         Ok(r) => r,
         Err(
@@ -430,6 +668,9 @@ pub fn load(a: &LoadArgs) -> Result<ExitCode> {
         ms(l.max_us),
         r.connections_opened
     );
+    if let Some(code) = signalled.exit_code() {
+        return Ok(code);
+    }
     Ok(if o.non_ok() == 0 {
         ExitCode::SUCCESS
     } else {

@@ -127,6 +127,15 @@ enum Command {
     Live(live::LiveArgs),
     /// Open-model HTTP load against a loopback URL: outcomes and latency.
     Load(live::LoadArgs),
+    /// List the containers and networks of live runs whose process is gone
+    /// (killed, crashed); `--force` removes them. Exit 0.
+    Gc(live::GcArgs),
+    /// Internal: the watchdog `live` starts to clean up after it if it dies.
+    #[command(name = live::WATCHDOG_SUBCOMMAND, hide = true)]
+    Watchdog {
+        #[arg(long)]
+        run: String,
+    },
     /// Time the simulator on a scenario (default: the shipped 23k-host fleet).
     Bench {
         scenario: Option<PathBuf>,
@@ -177,6 +186,8 @@ fn main() -> ExitCode {
         } => judge::judge(&baseline, &canary, config.as_deref()),
         Command::Live(a) => live::live(&a),
         Command::Load(a) => live::load(&a),
+        Command::Gc(a) => live::gc(&a),
+        Command::Watchdog { run } => live::watchdog(&run),
         Command::Bench { scenario, runs } => cmd::bench(scenario.as_deref(), runs),
     };
     match result {

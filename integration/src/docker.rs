@@ -52,9 +52,11 @@
 //!
 //! Every container gets [`LABEL_MANAGED`]`=1`, [`LABEL_RUN`]`=<run id>`,
 //! [`LABEL_GROUP`]`=<host group>` and [`LABEL_BACKEND`]`=<backend id>`; the
-//! per-run network gets the first two. Cleanup is label based, so it also
-//! finds containers whose start failed half-way or that a crashed process
-//! left behind:
+//! per-run network gets the first two. Both also get the owner labels
+//! ([`LABEL_OWNER_PID`], [`LABEL_OWNER_START`], [`LABEL_OWNER_NS`]) of
+//! [`FleetConfig::owner`], by which [`crate::reaper`] finds runs whose
+//! process is gone. Cleanup is label based, so it also finds containers
+//! whose start failed half-way or that a crashed process left behind:
 //!
 //! * [`cleanup_run`] (async) force-removes every container and network
 //!   labelled with a run id. It is idempotent: call it from a Ctrl-C / SIGTERM
@@ -68,6 +70,14 @@
 //!   empty after cleanup).
 //!
 //! Cleanup never touches images: the fixture image is a cache shared by runs.
+//!
+//! # Limits
+//!
+//! Every container runs under [`ContainerLimits`] (by default 256 MiB of
+//! memory without swap, 1 CPU, 256 pids, a read-only root filesystem and a
+//! 16 MiB tmpfs on `/tmp`): a misbehaving backend hurts itself, not the
+//! machine running the harness. [`FleetConfig::limits`] sets them for a
+//! fleet, [`ContainerSpec::limits`] for one container.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -95,6 +105,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::image::ImageRef;
+use crate::reaper::Owner;
 
 /// Label present (value `1`) on everything shakedown creates.
 pub const LABEL_MANAGED: &str = "shakedown";
@@ -104,6 +115,17 @@ pub const LABEL_RUN: &str = "shakedown.run";
 pub const LABEL_GROUP: &str = "shakedown.group";
 /// Label holding the backend id of a container.
 pub const LABEL_BACKEND: &str = "shakedown.backend";
+/// Label holding the pid of the process that owns the run (see
+/// [`crate::reaper::Owner`]); with [`LABEL_OWNER_START`] and
+/// [`LABEL_OWNER_NS`] it tells a live owner from a dead one, even after the
+/// pid was reused.
+pub const LABEL_OWNER_PID: &str = "shakedown.owner.pid";
+/// Label holding the owner's start time (clock ticks after boot, field 22 of
+/// `/proc/<pid>/stat`).
+pub const LABEL_OWNER_START: &str = "shakedown.owner.start";
+/// Label holding `<boot id>:<pid namespace>` of the owner: its pid means
+/// something only on the same boot and in the same pid namespace.
+pub const LABEL_OWNER_NS: &str = "shakedown.owner.ns";
 
 /// Default grace period used by [`Fleet::restart_group`] callers that have no
 /// policy of their own.
@@ -264,6 +286,77 @@ pub enum Readiness {
     },
 }
 
+/// Resource limits and filesystem of one container, applied when it is
+/// created (`HostConfig`). `None` leaves a limit to the engine (unlimited).
+///
+/// The defaults fit the fixture service with room to spare (it needs a few
+/// MiB and a handful of threads, and writes no files). They are public so a
+/// caller (later: `[live]` keys) can set them per fleet or per container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerLimits {
+    /// Memory limit in bytes (`HostConfig.Memory`); swap is limited to the
+    /// same value, so the container gets no swap.
+    pub memory_bytes: Option<i64>,
+    /// CPU quota in units of 1e-9 CPUs (`HostConfig.NanoCpus`): 1e9 is one CPU.
+    pub nano_cpus: Option<i64>,
+    /// Maximum number of processes and threads (`HostConfig.PidsLimit`).
+    pub pids_limit: Option<i64>,
+    /// Mount the root filesystem read-only (`HostConfig.ReadonlyRootfs`).
+    pub read_only_root: bool,
+    /// Size of a tmpfs mounted on `/tmp` (mode 1777, noexec), for images
+    /// that need scratch space under a read-only root; `None`: no tmpfs.
+    pub tmp_bytes: Option<u64>,
+}
+
+impl ContainerLimits {
+    /// 256 MiB, no swap.
+    pub const DEFAULT_MEMORY_BYTES: i64 = 256 * 1024 * 1024;
+    /// One CPU.
+    pub const DEFAULT_NANO_CPUS: i64 = 1_000_000_000;
+    /// 256 processes and threads.
+    pub const DEFAULT_PIDS_LIMIT: i64 = 256;
+    /// 16 MiB of `/tmp`.
+    pub const DEFAULT_TMP_BYTES: u64 = 16 * 1024 * 1024;
+
+    /// No limits, writable root, no tmpfs: what the engine does by itself.
+    pub fn unlimited() -> Self {
+        ContainerLimits {
+            memory_bytes: None,
+            nano_cpus: None,
+            pids_limit: None,
+            read_only_root: false,
+            tmp_bytes: None,
+        }
+    }
+
+    fn apply(&self, hc: &mut HostConfig) {
+        hc.memory = self.memory_bytes;
+        hc.memory_swap = self.memory_bytes;
+        hc.nano_cpus = self.nano_cpus;
+        hc.pids_limit = self.pids_limit;
+        hc.readonly_rootfs = Some(self.read_only_root);
+        hc.tmpfs = self.tmp_bytes.map(|b| {
+            HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,noexec,nosuid,size={b},mode=1777"),
+            )])
+        });
+    }
+}
+
+impl Default for ContainerLimits {
+    /// 256 MiB (no swap), 1 CPU, 256 pids, read-only root, 16 MiB `/tmp`.
+    fn default() -> Self {
+        ContainerLimits {
+            memory_bytes: Some(Self::DEFAULT_MEMORY_BYTES),
+            nano_cpus: Some(Self::DEFAULT_NANO_CPUS),
+            pids_limit: Some(Self::DEFAULT_PIDS_LIMIT),
+            read_only_root: true,
+            tmp_bytes: Some(Self::DEFAULT_TMP_BYTES),
+        }
+    }
+}
+
 /// Everything needed to start one backend container.
 #[derive(Clone, Debug)]
 pub struct ContainerSpec {
@@ -281,6 +374,8 @@ pub struct ContainerSpec {
     pub env: Vec<(String, String)>,
     /// What `start` waits for.
     pub readiness: Readiness,
+    /// Limits for this container; `None`: the fleet's ([`FleetConfig::limits`]).
+    pub limits: Option<ContainerLimits>,
 }
 
 impl ContainerSpec {
@@ -295,7 +390,14 @@ impl ContainerSpec {
             behaviour: "good".into(),
             env: Vec::new(),
             readiness: Readiness::Running,
+            limits: None,
         }
+    }
+
+    /// Sets this container's limits (instead of the fleet's).
+    pub fn with_limits(mut self, limits: ContainerLimits) -> Self {
+        self.limits = Some(limits);
+        self
     }
 
     /// Sets the host group.
@@ -438,16 +540,31 @@ pub struct FleetConfig {
     pub network: bool,
     /// Upper bound for the engine to create and start one container.
     pub startup_timeout: Duration,
+    /// Limits of every container whose spec sets none.
+    pub limits: ContainerLimits,
+    /// The process that owns the run, written in the owner labels (default:
+    /// this process); `None` writes none, and the reaper then never treats
+    /// the run as orphaned.
+    pub owner: Option<Owner>,
 }
 
 impl FleetConfig {
-    /// Defaults: per-run network on, 60 s startup timeout.
+    /// Defaults: per-run network on, 60 s startup timeout, default
+    /// [`ContainerLimits`], owned by this process.
     pub fn new(run_id: RunId) -> Self {
         FleetConfig {
             run_id,
             network: true,
             startup_timeout: Duration::from_secs(60),
+            limits: ContainerLimits::default(),
+            owner: Owner::current(),
         }
+    }
+
+    /// Sets the limits of every container.
+    pub fn with_limits(mut self, limits: ContainerLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Use the default `bridge` network instead of a per-run one.
@@ -470,6 +587,8 @@ pub struct Fleet {
     network: Option<String>,
     docker: Docker,
     startup_timeout: Duration,
+    limits: ContainerLimits,
+    owner_labels: Vec<(&'static str, String)>,
     members: Mutex<HashMap<String, Member>>,
     seq: AtomicU64,
     cleaned: bool,
@@ -503,6 +622,8 @@ impl Fleet {
             network: None,
             docker,
             startup_timeout: config.startup_timeout,
+            limits: config.limits,
+            owner_labels: config.owner.map(|o| o.labels()).unwrap_or_default(),
             members: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
             cleaned: false,
@@ -530,10 +651,13 @@ impl Fleet {
         if existing.iter().any(|n| n.name.as_deref() == Some(name)) {
             return Ok(());
         }
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (LABEL_MANAGED.to_string(), "1".to_string()),
             (LABEL_RUN.to_string(), self.run_id.to_string()),
         ]);
+        for (k, v) in &self.owner_labels {
+            labels.insert(k.to_string(), v.clone());
+        }
         self.docker
             .create_network(NetworkCreateRequest {
                 name: name.to_string(),
@@ -665,6 +789,7 @@ impl Fleet {
     ) -> Result<Container> {
         let container_port = spec.image.port;
         let binding_key = format!("{container_port}/tcp");
+        let limits = spec.limits.clone().unwrap_or_else(|| self.limits.clone());
         let mut request = GenericImage::new(spec.image.name.as_str(), spec.image.tag.as_str())
             .with_exposed_port(container_port.tcp())
             .with_container_name(name)
@@ -688,7 +813,11 @@ impl Fleet {
                         host_port: Some(host_port.to_string()),
                     }]),
                 )]));
+                limits.apply(hc);
             });
+        for (k, v) in &self.owner_labels {
+            request = request.with_label(*k, v.as_str());
+        }
         for (k, v) in &spec.env {
             request = request.with_env_var(k.as_str(), v.as_str());
         }

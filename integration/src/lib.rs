@@ -4,10 +4,13 @@
 //! - [`live`] — the scenario's `[live]` table, validated with located errors.
 //! - [`clock`] — wall time scaled into the scenario time policies see.
 //! - [`driver`] — the policy engine's environment for real containers.
+//! - [`docker`] — containers, chaos primitives, labels and label-based cleanup.
+//! - [`reaper`] — cleanup after a run whose process died (watchdog, `gc`).
 pub mod clock;
 pub mod docker;
 pub mod driver;
 pub mod image;
 pub mod live;
 pub mod load;
+pub mod reaper;
 pub mod router;

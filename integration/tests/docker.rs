@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 
 use shakedown_integration::docker::{
     cleanup_run, engine_available, list_leftovers, probe_http, CleanupGuard, ContainerHandle,
-    ContainerSpec, Fleet, FleetConfig, Readiness, RunId, StopKind,
+    ContainerLimits, ContainerSpec, Fleet, FleetConfig, Readiness, RunId, StopKind, LABEL_OWNER_NS,
+    LABEL_OWNER_PID, LABEL_OWNER_START,
 };
 use shakedown_integration::image::{
     build_fixture_image, ensure_fixture_image, image_exists, prune_fixture_images, FixtureBuild,
     ImageRef,
 };
+use shakedown_integration::reaper::{reap_orphans, survey, Owner, OwnerState};
+use testcontainers::bollard::query_parameters::InspectContainerOptions;
 
 const HEALTHY: Duration = Duration::from_secs(30);
 
@@ -458,4 +461,145 @@ async fn cleanup_removes_everything_labelled_with_the_run() {
     );
     drop(guard);
     assert!(list_leftovers(Some(&run)).await.unwrap().is_empty());
+}
+
+// Issue 15 item 4: containers ran without memory, CPU or pids limits, with a
+// writable root filesystem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_run_under_limits_with_a_read_only_root_by_default() {
+    if !engine_or_skip("containers_run_under_limits_with_a_read_only_root_by_default").await {
+        return;
+    }
+    let image = fixture().await;
+    let (fleet, _guard) = new_fleet(|c| c).await;
+    let h = fleet
+        .start(ContainerSpec::new(image.clone(), "lim-0").wait_healthy(HEALTHY))
+        .await
+        .unwrap();
+    // The fixture serves under the default limits.
+    assert_eq!(health(&h).await.0, 200);
+    let docker = shakedown_integration::docker::connect().await.unwrap();
+    let info = docker
+        .inspect_container(&h.id, None::<InspectContainerOptions>)
+        .await
+        .unwrap();
+    let hc = info.host_config.expect("host config");
+    assert_eq!(hc.memory, Some(256 * 1024 * 1024));
+    assert_eq!(hc.memory_swap, Some(256 * 1024 * 1024), "no swap");
+    assert_eq!(hc.nano_cpus, Some(1_000_000_000));
+    assert_eq!(hc.pids_limit, Some(256));
+    assert_eq!(hc.readonly_rootfs, Some(true));
+    let tmpfs = hc.tmpfs.expect("a tmpfs on /tmp");
+    assert!(tmpfs["/tmp"].contains("size=16777216"), "{tmpfs:?}");
+
+    // A spec's own limits win over the fleet's.
+    let mine = ContainerLimits {
+        memory_bytes: Some(64 * 1024 * 1024),
+        pids_limit: Some(32),
+        read_only_root: false,
+        tmp_bytes: None,
+        ..ContainerLimits::default()
+    };
+    let h2 = fleet
+        .start(
+            ContainerSpec::new(image, "lim-1")
+                .with_limits(mine)
+                .wait_healthy(HEALTHY),
+        )
+        .await
+        .unwrap();
+    let hc = docker
+        .inspect_container(&h2.id, None::<InspectContainerOptions>)
+        .await
+        .unwrap()
+        .host_config
+        .unwrap();
+    assert_eq!(hc.memory, Some(64 * 1024 * 1024));
+    assert_eq!(hc.pids_limit, Some(32));
+    assert_eq!(hc.nano_cpus, Some(1_000_000_000));
+    assert_eq!(hc.readonly_rootfs, Some(false));
+    assert!(hc.tmpfs.unwrap_or_default().is_empty());
+    finish(fleet).await;
+}
+
+// Issue 15 item 2: nothing recorded who owned a run, so nothing could tell an
+// orphaned run from a live one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_reaping_removes_runs_whose_owner_is_gone_and_keeps_live_ones() {
+    if !engine_or_skip("start_up_reaping_removes_runs_whose_owner_is_gone_and_keeps_live_ones")
+        .await
+    {
+        return;
+    }
+    let image = fixture().await;
+    // An owner that has exited: a child we start and wait for.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = Owner::of_pid(child.id()).expect("the child is in /proc until waited for");
+    child.wait().unwrap();
+
+    let (orphan, _g1) = new_fleet(|mut c| {
+        c.owner = Some(dead.clone());
+        c
+    })
+    .await;
+    let (alive, _g2) = new_fleet(|c| c).await;
+    let (unowned, _g3) = new_fleet(|mut c| {
+        c.owner = None;
+        c
+    })
+    .await;
+    for (f, id) in [(&orphan, "o"), (&alive, "a"), (&unowned, "u")] {
+        f.start(ContainerSpec::new(image.clone(), id))
+            .await
+            .unwrap();
+    }
+    // The labels name the owner, on containers and network alike.
+    let docker = shakedown_integration::docker::connect().await.unwrap();
+    let h = alive.handles().remove(0);
+    let labels = docker
+        .inspect_container(&h.id, None::<InspectContainerOptions>)
+        .await
+        .unwrap()
+        .config
+        .unwrap()
+        .labels
+        .unwrap();
+    assert_eq!(labels[LABEL_OWNER_PID], std::process::id().to_string());
+    assert!(labels.contains_key(LABEL_OWNER_START) && labels.contains_key(LABEL_OWNER_NS));
+
+    let runs = survey().await.unwrap();
+    let find = |run: &RunId| {
+        runs.iter()
+            .find(|r| r.run == run.as_str())
+            .unwrap_or_else(|| panic!("survey misses {run}"))
+            .clone()
+    };
+    let o = find(orphan.run_id());
+    assert_eq!(o.state, OwnerState::Gone);
+    assert_eq!((o.containers.len(), o.networks.len()), (1, 1), "{o:?}");
+    assert_eq!(find(alive.run_id()).state, OwnerState::Alive);
+    assert!(matches!(
+        find(unowned.run_id()).state,
+        OwnerState::Unknown(_)
+    ));
+
+    let (reaped, report) = reap_orphans().await.unwrap();
+    assert!(reaped.iter().any(|r| r.run == orphan.run_id().as_str()));
+    assert!(report.containers_removed >= 1 && report.networks_removed >= 1);
+    assert!(list_leftovers(Some(orphan.run_id()))
+        .await
+        .unwrap()
+        .is_empty());
+    for f in [&alive, &unowned] {
+        let left = list_leftovers(Some(f.run_id())).await.unwrap();
+        assert_eq!(
+            (left.containers.len(), left.networks.len()),
+            (1, 1),
+            "run {} was reaped",
+            f.run_id()
+        );
+    }
+    finish(alive).await;
+    finish(unowned).await;
+    finish(orphan).await;
 }
