@@ -1,24 +1,13 @@
 //! The subcommands.
 
+use crate::input::{load, load_with_text, BadInput};
 use anyhow::Result;
 use shakedown_integration::live::LiveSpec;
 use shakedown_reports::{self as reports, Output};
 use shakedown_sim::{self as sim, RunOptions, RunRecord, Scenario};
-use std::fmt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
-
-/// Input the user must fix (exit code 2). Its message is already located.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for BadInput {}
 
 /// The scenario the demo runs; compiled in so `demo` works from any directory.
 const DEMO_SCENARIO: (&str, &str) = (
@@ -56,58 +45,6 @@ const BENCH_SCENARIO: (&str, &str) = (
     "scenarios/fleet-23k.toml",
     include_str!("../../scenarios/fleet-23k.toml"),
 );
-
-pub fn load(path: &Path) -> Result<Scenario> {
-    Ok(load_with_text(path)?.0)
-}
-
-/// The scenario and its text (to locate errors in sections validated later).
-pub fn load_with_text(path: &Path) -> Result<(Scenario, String)> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("{}: cannot read scenario: {e}", path.display())))?;
-    Ok((parse_scenario(&text, path)?, text))
-}
-
-/// The chaos schedule a scenario's `[[live.chaos]]` asks for with `seed`: the
-/// same faults at the same times that `shakedown live` applies.
-fn chaos_schedule(sc: &Scenario, seed: u64) -> Vec<sim::chaos::Fault> {
-    let Some(live) = &sc.live else {
-        return Vec::new();
-    };
-    sim::chaos::schedule(
-        seed,
-        &live.fault_specs(),
-        &sim::chaos::role_shapes(&sc.fleet),
-    )
-}
-
-/// Simulates a scenario with one seed, its chaos schedule included.
-fn simulate(sc: &Scenario, opts: RunOptions) -> RunRecord {
-    let chaos = chaos_schedule(sc, opts.seed);
-    if chaos.is_empty() {
-        sim::run(sc, opts)
-    } else {
-        sim::run_with_chaos(sc, opts, &chaos)
-    }
-}
-
-/// Parses scenario text; files it references (a traffic replay CSV) are
-/// read relative to the scenario's folder, falling back to the working
-/// directory.
-pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
-    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let loader = move |rel: &str| -> Result<String, String> {
-        let beside = dir.join(rel);
-        let p = if beside.exists() {
-            beside
-        } else {
-            Path::new(rel).to_path_buf()
-        };
-        std::fs::read_to_string(&p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
-    };
-    Scenario::parse_with(text, &path.display().to_string(), &loader)
-        .map_err(|e| BadInput(e.to_string()).into())
-}
 
 pub fn validate(files: &[std::path::PathBuf]) -> Result<ExitCode> {
     let mut bad = 0;
@@ -189,7 +126,7 @@ pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> 
         return Ok(ExitCode::SUCCESS);
     }
     let seed = seed.unwrap_or(sc.seed);
-    let rec = simulate(&sc, RunOptions::full(seed));
+    let rec = sim::run(&sc, RunOptions::full(seed));
     reports::write_atomic(
         out,
         &run_outputs_with_html(&rec, &path.display().to_string()),
@@ -261,8 +198,8 @@ fn digest(bytes: &[u8]) -> u64 {
 pub fn det_check(path: &Path, seed: Option<u64>) -> Result<ExitCode> {
     let sc = load(path)?;
     let seed = seed.unwrap_or(sc.seed);
-    let a = run_outputs(&simulate(&sc, RunOptions::full(seed)));
-    let b = run_outputs(&simulate(&sc, RunOptions::full(seed)));
+    let a = run_outputs(&sim::run(&sc, RunOptions::full(seed)));
+    let b = run_outputs(&sim::run(&sc, RunOptions::full(seed)));
     let mut same = true;
     for (x, y) in a.iter().zip(&b) {
         let (hx, hy) = (digest(&x.bytes), digest(&y.bytes));

@@ -12,7 +12,7 @@
 //! and the result is parsed like any scenario file, so a bad value gets the
 //! usual located error.
 
-use crate::cmd::{self, BadInput};
+use crate::input::{self, BadInput};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -315,7 +315,7 @@ pub fn compare(
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
     let text = read(scenario_path, "scenario")?;
-    let base = cmd::load(scenario_path)?;
+    let base = input::load(scenario_path)?;
     let mut m = base_manifest(Kind::Compare, scenario_path, &text, &base, &seeds);
     let mut scenarios = Vec::new();
     if policies.is_empty() {
@@ -544,7 +544,7 @@ pub fn sweep(
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
     let text = read(scenario_path, "scenario")?;
-    let base = cmd::load(scenario_path)?;
+    let base = input::load(scenario_path)?;
     let file = scenario_path.display().to_string();
     if params.is_empty() {
         return Err(bad(

@@ -6,8 +6,8 @@
 //! results that cannot be read). Writes `junit.xml` and `gate.md` to `--out`
 //! (default: DIR) and prints the Markdown table.
 
-use crate::cmd::BadInput;
 use crate::experiment;
+use crate::input::BadInput;
 use anyhow::Result;
 use shakedown_reports::{self as reports, compare, Output};
 use shakedown_sim::experiment::threshold::{self, GroupRuns, Thresholds};

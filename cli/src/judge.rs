@@ -22,7 +22,7 @@
 //! Exit codes: 0 verdict `pass`, 1 `marginal` or `fail`, 2 bad input (an
 //! unreadable or malformed file: `FILE:LINE:COL: message`).
 
-use crate::cmd::BadInput;
+use crate::input::BadInput;
 use anyhow::Result;
 use serde::Serialize;
 use shakedown_sim::stats::{self, JudgeConfig, MetricConfig, Verdict};

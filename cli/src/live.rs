@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cmd::BadInput;
+use crate::input::BadInput;
 
 /// The hidden subcommand that runs the watchdog (see `reaper`).
 pub const WATCHDOG_SUBCOMMAND: &str = "__watchdog";

@@ -4,6 +4,7 @@
 mod cmd;
 mod experiment;
 mod gate;
+mod input;
 mod judge;
 mod live;
 
@@ -194,7 +195,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(if e.is::<cmd::BadInput>() { 2 } else { 1 })
+            ExitCode::from(if e.is::<input::BadInput>() { 2 } else { 1 })
         }
     }
 }

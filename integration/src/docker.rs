@@ -104,28 +104,13 @@ use testcontainers::core::IntoContainerPort;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use crate::image::ImageRef;
-use crate::reaper::Owner;
+use crate::image_ref::ImageRef;
+use crate::labels::Owner;
 
-/// Label present (value `1`) on everything shakedown creates.
-pub const LABEL_MANAGED: &str = "shakedown";
-/// Label holding the [`RunId`] of the run that created a container or network.
-pub const LABEL_RUN: &str = "shakedown.run";
-/// Label holding the host group of a container (the unit of `crash_group`).
-pub const LABEL_GROUP: &str = "shakedown.group";
-/// Label holding the backend id of a container.
-pub const LABEL_BACKEND: &str = "shakedown.backend";
-/// Label holding the pid of the process that owns the run (see
-/// [`crate::reaper::Owner`]); with [`LABEL_OWNER_START`] and
-/// [`LABEL_OWNER_NS`] it tells a live owner from a dead one, even after the
-/// pid was reused.
-pub const LABEL_OWNER_PID: &str = "shakedown.owner.pid";
-/// Label holding the owner's start time (clock ticks after boot, field 22 of
-/// `/proc/<pid>/stat`).
-pub const LABEL_OWNER_START: &str = "shakedown.owner.start";
-/// Label holding `<boot id>:<pid namespace>` of the owner: its pid means
-/// something only on the same boot and in the same pid namespace.
-pub const LABEL_OWNER_NS: &str = "shakedown.owner.ns";
+pub use crate::labels::{
+    LABEL_BACKEND, LABEL_GROUP, LABEL_MANAGED, LABEL_OWNER_NS, LABEL_OWNER_PID, LABEL_OWNER_START,
+    LABEL_RUN,
+};
 
 /// Default grace period used by [`Fleet::restart_group`] callers that have no
 /// policy of their own.

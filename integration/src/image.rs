@@ -42,7 +42,6 @@
 //! .with_health_path("/ready")`. It must already exist in the engine and
 //! honour env `PORT` (the fleet sets it to [`ImageRef::port`]).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -53,6 +52,7 @@ use testcontainers::GenericBuildableImage;
 use tokio::sync::OnceCell;
 
 use crate::docker::{connect, RunId};
+pub use crate::image_ref::{ImageRef, DEFAULT_HEALTH_PATH, DEFAULT_PORT};
 
 /// Repository name of the fixture image.
 pub const FIXTURE_IMAGE_NAME: &str = "shakedown-testsvc";
@@ -62,11 +62,6 @@ pub const FIXTURE_PACKAGE: &str = "shakedown-fixtures";
 pub const FIXTURE_BIN: &str = "shakedown-testsvc";
 /// Target triple of the static build.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
-/// Default container port.
-pub const DEFAULT_PORT: u16 = 8080;
-/// Default health path.
-pub const DEFAULT_HEALTH_PATH: &str = "/health";
-
 /// Dockerfile used when `fixtures/Dockerfile` does not exist.
 const BUILTIN_DOCKERFILE: &str = "FROM scratch\n\
 COPY shakedown-testsvc /shakedown-testsvc\n\
@@ -74,79 +69,6 @@ ENV PORT=8080\n\
 EXPOSE 8080\n\
 STOPSIGNAL SIGTERM\n\
 ENTRYPOINT [\"/shakedown-testsvc\"]\n";
-
-/// A local image to run, plus what the fleet needs to know about it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ImageRef {
-    /// Repository name, e.g. `shakedown-testsvc`.
-    pub name: String,
-    /// Tag, e.g. the 12-digit content hash.
-    pub tag: String,
-    /// Port the service listens on inside the container (env `PORT`).
-    pub port: u16,
-    /// Path answering 200 when healthy.
-    pub health_path: String,
-}
-
-impl ImageRef {
-    /// `name:tag` with port 8080 and health path `/health`.
-    pub fn new(name: impl Into<String>, tag: impl Into<String>) -> Self {
-        ImageRef {
-            name: name.into(),
-            tag: tag.into(),
-            port: DEFAULT_PORT,
-            health_path: DEFAULT_HEALTH_PATH.into(),
-        }
-    }
-
-    /// Parses `name[:tag]` (tag defaults to `latest`; a `host:port/` prefix
-    /// is kept in the name).
-    pub fn parse(s: &str) -> Result<Self> {
-        let s = s.trim();
-        if s.is_empty() {
-            bail!("empty image reference");
-        }
-        let last_slash = s.rfind('/').map_or(0, |i| i + 1);
-        match s[last_slash..].rfind(':') {
-            Some(i) => {
-                let (name, tag) = (&s[..last_slash + i], &s[last_slash + i + 1..]);
-                if name.is_empty() || tag.is_empty() {
-                    bail!("invalid image reference {s:?}");
-                }
-                Ok(ImageRef::new(name, tag))
-            }
-            None => Ok(ImageRef::new(s, "latest")),
-        }
-    }
-
-    /// Sets the container port.
-    pub fn with_port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
-    }
-
-    /// Sets the health path (a leading `/` is added if missing).
-    pub fn with_health_path(mut self, path: impl Into<String>) -> Self {
-        let p = path.into();
-        self.health_path = if p.starts_with('/') {
-            p
-        } else {
-            format!("/{p}")
-        };
-        self
-    }
-
-    /// `name:tag`.
-    pub fn descriptor(&self) -> String {
-        format!("{}:{}", self.name, self.tag)
-    }
-}
-
-impl fmt::Display for ImageRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.name, self.tag)
-    }
-}
 
 /// Result of [`ensure_fixture_image`] / [`build_fixture_image`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -40,10 +40,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use testcontainers::bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 
-use crate::docker::{
-    cleanup_run, connect, CleanupReport, RunId, LABEL_MANAGED, LABEL_OWNER_NS, LABEL_OWNER_PID,
-    LABEL_OWNER_START, LABEL_RUN,
-};
+use crate::docker::{cleanup_run, connect, CleanupReport, RunId};
+pub use crate::labels::{Owner, OwnerState};
+use crate::labels::{LABEL_MANAGED, LABEL_RUN};
 
 /// The line the watchdog prints on stdout once it is in its own session and
 /// watching.
@@ -51,108 +50,6 @@ const READY: &str = "ready";
 /// The line the owner writes before closing the pipe when it cleaned up by
 /// itself.
 const DONE: &str = "done";
-
-// ---------------------------------------------------------------------------
-// Owners
-// ---------------------------------------------------------------------------
-
-/// The process that owns a run, identified so that a reused pid is not
-/// mistaken for it: pid, start time and the pid namespace on this boot.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Owner {
-    /// Process id (in the namespace `ns`).
-    pub pid: u32,
-    /// Start time in clock ticks after boot (`/proc/<pid>/stat` field 22).
-    pub start_ticks: u64,
-    /// `<boot id>:<pid namespace inode>`.
-    pub ns: String,
-}
-
-/// What can be said about a run's owner from this process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OwnerState {
-    /// The owner process is running.
-    Alive,
-    /// The owner process is gone (or a zombie): the run is orphaned.
-    Gone,
-    /// Cannot tell: the reason. Never removed automatically.
-    Unknown(String),
-}
-
-impl Owner {
-    /// This process, or `None` where `/proc` does not say (not Linux).
-    pub fn current() -> Option<Owner> {
-        Owner::of_pid(std::process::id())
-    }
-
-    /// A process of this pid namespace, if it exists.
-    pub fn of_pid(pid: u32) -> Option<Owner> {
-        let (_, start_ticks) = proc_stat(pid)?;
-        Some(Owner {
-            pid,
-            start_ticks,
-            ns: namespace()?,
-        })
-    }
-
-    /// The owner labels (key, value).
-    pub fn labels(&self) -> Vec<(&'static str, String)> {
-        vec![
-            (LABEL_OWNER_PID, self.pid.to_string()),
-            (LABEL_OWNER_START, self.start_ticks.to_string()),
-            (LABEL_OWNER_NS, self.ns.clone()),
-        ]
-    }
-
-    /// Reads the owner labels back; `None` if any is missing or malformed.
-    pub fn from_labels(labels: &HashMap<String, String>) -> Option<Owner> {
-        Some(Owner {
-            pid: labels.get(LABEL_OWNER_PID)?.parse().ok()?,
-            start_ticks: labels.get(LABEL_OWNER_START)?.parse().ok()?,
-            ns: labels.get(LABEL_OWNER_NS)?.clone(),
-        })
-    }
-
-    /// Whether the owner still runs, judged from this process.
-    pub fn state(&self) -> OwnerState {
-        let Some(here) = namespace() else {
-            return OwnerState::Unknown("no /proc here to look processes up".into());
-        };
-        if here != self.ns {
-            return OwnerState::Unknown(format!(
-                "owner {} is in another boot or pid namespace ({})",
-                self.pid, self.ns
-            ));
-        }
-        match proc_stat(self.pid) {
-            Some((state, start)) if start == self.start_ticks && !matches!(state, 'Z' | 'X') => {
-                OwnerState::Alive
-            }
-            _ => OwnerState::Gone,
-        }
-    }
-}
-
-/// `(state, start time)` of a process from `/proc/<pid>/stat`.
-fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ...`: comm may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // fields[0] is field 3 (state), so field 22 (starttime) is fields[19].
-    let state = fields.first()?.chars().next()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((state, start))
-}
-
-/// `<boot id>:<pid namespace inode>` of this process.
-fn namespace() -> Option<String> {
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
-    let ns = ns.to_string_lossy();
-    let inode = ns.trim_start_matches("pid:[").trim_end_matches(']');
-    Some(format!("{}:{inode}", boot.trim()))
-}
 
 // ---------------------------------------------------------------------------
 // Survey and reaping
@@ -426,6 +323,7 @@ pub async fn watch(run: &RunId) -> Result<Option<CleanupReport>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::LABEL_OWNER_START;
 
     #[test]
     fn this_process_is_alive_and_labels_round_trip() {

@@ -175,14 +175,28 @@ pub struct World<'s> {
     chaos: Vec<crate::chaos::Fault>,
 }
 
-/// Runs a scenario to the end and returns its record.
+/// Runs a scenario to the end and returns its record, with the chaos its
+/// `[[live.chaos]]` schedules (the same faults at the same times on the same
+/// replicas as `shakedown live` applies to containers).
 pub fn run(sc: &Scenario, opts: RunOptions) -> RunRecord {
-    run_with(Rollout::new(sc, opts), &[])
+    run_with(Rollout::new(sc, opts), &chaos_schedule(sc, opts.seed))
 }
 
-/// Runs a scenario with a chaos schedule (`[[live.chaos]]`, drawn by
-/// [`crate::chaos::schedule`] from the seed): the same faults at the same times
-/// on the same replicas as `shakedown live` applies to containers.
+/// The faults a scenario's `[[live.chaos]]` schedules with `seed` (none
+/// without `[live]`).
+pub fn chaos_schedule(sc: &Scenario, seed: u64) -> Vec<crate::chaos::Fault> {
+    match &sc.live {
+        Some(live) => crate::chaos::schedule(
+            seed,
+            &live.fault_specs(),
+            &crate::chaos::role_shapes(&sc.fleet),
+        ),
+        None => Vec::new(),
+    }
+}
+
+/// Runs a scenario with this chaos schedule instead of its own (a
+/// schedule drawn by [`crate::chaos::schedule`], or a test's).
 pub fn run_with_chaos(sc: &Scenario, opts: RunOptions, chaos: &[crate::chaos::Fault]) -> RunRecord {
     run_with(Rollout::new(sc, opts), chaos)
 }
@@ -194,7 +208,10 @@ pub fn run_with_policy(
     opts: RunOptions,
     policy: Box<dyn Policy + Send>,
 ) -> RunRecord {
-    run_with(Rollout::with_policy(sc, opts, policy), &[])
+    run_with(
+        Rollout::with_policy(sc, opts, policy),
+        &chaos_schedule(sc, opts.seed),
+    )
 }
 
 /// The simulator's loop: advance the event queue to each tick, then let the

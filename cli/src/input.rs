@@ -1,0 +1,47 @@
+//! Reading the user's input files: a scenario (and the files it names),
+//! with errors the user must fix ([`BadInput`], exit code 2).
+
+use anyhow::Result;
+use shakedown_sim::Scenario;
+use std::fmt;
+use std::path::Path;
+
+/// Input the user must fix (exit code 2). Its message is already located.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+pub fn load(path: &Path) -> Result<Scenario> {
+    Ok(load_with_text(path)?.0)
+}
+
+/// The scenario and its text (to locate errors in sections validated later).
+pub fn load_with_text(path: &Path) -> Result<(Scenario, String)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BadInput(format!("{}: cannot read scenario: {e}", path.display())))?;
+    Ok((parse_scenario(&text, path)?, text))
+}
+
+/// Parses scenario text; files it references (a traffic replay CSV) are
+/// read relative to the scenario's folder, falling back to the working
+/// directory.
+pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let loader = move |rel: &str| -> Result<String, String> {
+        let beside = dir.join(rel);
+        let p = if beside.exists() {
+            beside
+        } else {
+            Path::new(rel).to_path_buf()
+        };
+        std::fs::read_to_string(&p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+    };
+    Scenario::parse_with(text, &path.display().to_string(), &loader)
+        .map_err(|e| BadInput(e.to_string()).into())
+}
