@@ -1,22 +1,60 @@
-//! The event scheduler: a priority queue ordered by (time, insertion sequence).
+//! The event scheduler: a calendar queue ordered by (time, insertion sequence).
 //!
 //! Two events at the same virtual time come out in the order they were
-//! scheduled, so ties never depend on heap internals and a run is
-//! reproducible to the byte. Time and sequence are packed into one `u128` key,
-//! which keeps each comparison to a single integer compare on the hot path.
+//! scheduled, so ties never depend on queue internals and a run is
+//! reproducible to the byte. Every event carries a key `(time, seq)`; keys
+//! are unique and the queue pops them in increasing order, exactly as the
+//! binary heap it replaced did (the property test below checks it against
+//! one).
+//!
+//! # Layout
+//!
+//! Times are integer milliseconds, so the future is cut into a window of `nb`
+//! buckets of `2^shift` ms each (a calendar with one "year", as in Brown's
+//! calendar queue and the ladder queue's rungs), plus two side lists:
+//!
+//! ```text
+//!   now                cur_end                              win_end
+//!    |  cur (a heap)     | bucket next | next+1 | ... | nb-1 |  far (unsorted)
+//!    |  every event      |  unsorted   |        |     |      |  every event
+//!    |  before cur_end   |             |        |     |      |  at or after win_end
+//! ```
+//!
+//! - `schedule` is O(1): an event goes to `cur` if it falls before the end
+//!   of the bucket being drained, to its bucket if it falls inside the
+//!   window, or is appended to `far` otherwise.
+//! - `cur` holds the bucket being drained as a small binary heap (a few
+//!   events when the width fits the density; never worse than the heap this
+//!   replaced when it does not). Its top is the global minimum whenever the
+//!   queue is not empty, so `peek_time` needs no `&mut`.
+//! - When `cur` runs dry the next non-empty bucket is heapified into it.
+//!   When the window runs dry, the window is rebuilt over `far`: its span
+//!   and size pick the bucket width (a power of two, so placing an event is a
+//!   shift), and every event of `far` lands in a bucket. An event is moved
+//!   at most three times (to `far`, to a bucket, into `cur`), and a rebuild
+//!   scans at most `2·|far|` buckets, so each operation is O(1) amortised
+//!   whatever the spread of times; only the heap inside one bucket is
+//!   logarithmic, in that bucket's size.
 
 use crate::time::SimTime;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 struct Entry<E> {
-    key: u128,
+    time: u64,
+    seq: u64,
     event: E,
+}
+
+impl<E> Entry<E> {
+    fn key(&self) -> (u64, u64) {
+        (self.time, self.seq)
+    }
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key() == other.key()
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -28,13 +66,38 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse for earliest first.
-        other.key.cmp(&self.key)
+        other.key().cmp(&self.key())
     }
 }
 
+/// At most this many buckets in the window (4 Mi: 96 MiB of empty `Vec`s
+/// would be the worst case, reached only with millions of pending events).
+const MAX_BUCKETS_LOG2: u32 = 22;
+
 /// A deterministic future-event list.
 pub struct Scheduler<E> {
-    heap: BinaryHeap<Entry<E>>,
+    /// Every pending event with `time < cur_end`, as a min-heap on the key.
+    cur: BinaryHeap<Entry<E>>,
+    /// Bucket `i` holds the events with `time` in
+    /// `[win_start + i << shift, win_start + (i + 1) << shift)`, unsorted.
+    /// Only the first `nb` are in use; the rest keep their capacity.
+    buckets: Vec<Vec<Entry<E>>>,
+    nb: usize,
+    shift: u32,
+    win_start: u64,
+    /// The first bucket not yet drained into `cur`.
+    next: usize,
+    /// Exclusive ends (u128: a window may reach past `u64::MAX`).
+    cur_end: u128,
+    win_end: u128,
+    /// Events in `buckets[next..nb]`.
+    in_buckets: usize,
+    /// Every pending event with `time >= win_end`, unsorted, and the range
+    /// of their times.
+    far: Vec<Entry<E>>,
+    far_min: u64,
+    far_max: u64,
+    len: usize,
     seq: u64,
     now: SimTime,
     popped: u64,
@@ -51,9 +114,23 @@ impl<E> Scheduler<E> {
         Self::with_capacity(0)
     }
 
+    /// A scheduler with room for `n` pending events before it reallocates
+    /// its overflow list.
     pub fn with_capacity(n: usize) -> Self {
         Scheduler {
-            heap: BinaryHeap::with_capacity(n),
+            cur: BinaryHeap::new(),
+            buckets: Vec::new(),
+            nb: 0,
+            shift: 0,
+            win_start: 0,
+            next: 0,
+            cur_end: 0,
+            win_end: 0,
+            in_buckets: 0,
+            far: Vec::with_capacity(n),
+            far_min: u64::MAX,
+            far_max: 0,
+            len: 0,
             seq: 0,
             now: SimTime::ZERO,
             popped: 0,
@@ -71,42 +148,123 @@ impl<E> Scheduler<E> {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 
     /// Schedules `event` at `at`. Scheduling in the past is a bug in the
     /// caller; it is clamped to `now` so time never runs backwards.
     pub fn schedule(&mut self, at: SimTime, event: E) {
         debug_assert!(at >= self.now, "event scheduled in the past");
-        let at = at.max(self.now);
-        let key = ((at.as_millis() as u128) << 64) | self.seq as u128;
+        let time = at.max(self.now).as_millis();
+        let e = Entry {
+            time,
+            seq: self.seq,
+            event,
+        };
         self.seq += 1;
-        self.heap.push(Entry { key, event });
+        self.len += 1;
+        let t = time as u128;
+        if t < self.cur_end {
+            self.cur.push(e);
+            return;
+        }
+        if t < self.win_end {
+            let i = ((time - self.win_start) >> self.shift) as usize;
+            debug_assert!(i >= self.next && i < self.nb);
+            self.buckets[i].push(e);
+            self.in_buckets += 1;
+        } else {
+            self.far_min = self.far_min.min(time);
+            self.far_max = self.far_max.max(time);
+            self.far.push(e);
+        }
+        if self.cur.is_empty() {
+            self.refill();
+        }
     }
 
     /// The time of the next event, if any.
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap
-            .peek()
-            .map(|e| SimTime::from_millis((e.key >> 64) as u64))
+        self.cur.peek().map(|e| SimTime::from_millis(e.time))
     }
 
     /// Pops the earliest event and advances `now` to its time.
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let e = self.heap.pop()?;
-        self.now = SimTime::from_millis((e.key >> 64) as u64);
+        let e = self.cur.pop()?;
+        self.len -= 1;
+        self.now = SimTime::from_millis(e.time);
         self.popped += 1;
+        if self.cur.is_empty() && self.len > 0 {
+            self.refill();
+        }
         Some((self.now, e.event))
+    }
+
+    /// Makes `cur` non-empty again, if any event is pending: the next
+    /// non-empty bucket, or a new window over `far`.
+    fn refill(&mut self) {
+        debug_assert!(self.cur.is_empty());
+        if self.in_buckets == 0 {
+            if self.far.is_empty() {
+                return;
+            }
+            self.rebuild();
+        }
+        let mut i = self.next;
+        while self.buckets[i].is_empty() {
+            i += 1;
+        }
+        let bucket = std::mem::take(&mut self.buckets[i]);
+        self.in_buckets -= bucket.len();
+        let spent = std::mem::replace(&mut self.cur, BinaryHeap::from(bucket));
+        // Hand the drained heap's allocation back to the bucket.
+        self.buckets[i] = spent.into_vec();
+        self.next = i + 1;
+        self.cur_end = self.win_start as u128 + ((self.next as u128) << self.shift);
+    }
+
+    /// Spreads `far` over a fresh window that covers all of it.
+    fn rebuild(&mut self) {
+        debug_assert!(self.in_buckets == 0 && !self.far.is_empty());
+        let n = self.far.len();
+        let span = (self.far_max - self.far_min) as u128 + 1;
+        // About one bucket per event, never narrower than 1 ms.
+        let nb_log2 = (n.next_power_of_two().trailing_zeros())
+            .min(MAX_BUCKETS_LOG2)
+            .min(span.next_power_of_two().trailing_zeros())
+            // Two buckets at least once the span is wider than 1 ms, so the
+            // width stays at most 2^63 and the shift fits a u64.
+            .max(u32::from(span > 1));
+        let nb = 1usize << nb_log2;
+        // The smallest width (a power of two) with nb * width >= span.
+        let width = span.div_ceil(nb as u128).next_power_of_two();
+        self.shift = width.trailing_zeros();
+        self.nb = nb;
+        if self.buckets.len() < nb {
+            self.buckets.resize_with(nb, Vec::new);
+        }
+        self.win_start = self.far_min;
+        self.win_end = self.win_start as u128 + ((nb as u128) << self.shift);
+        self.next = 0;
+        self.cur_end = self.win_start as u128;
+        for e in self.far.drain(..) {
+            let i = ((e.time - self.win_start) >> self.shift) as usize;
+            self.buckets[i].push(e);
+        }
+        self.in_buckets = n;
+        self.far_min = u64::MAX;
+        self.far_max = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn earliest_first_and_ties_in_insertion_order() {
@@ -132,5 +290,129 @@ mod tests {
         assert_eq!(s.pop().unwrap().1, 2);
         assert_eq!(s.pop().unwrap().1, 3);
         assert!(s.pop().is_none());
+    }
+
+    #[test]
+    fn the_end_of_time_and_an_earlier_event_after_it() {
+        // A window over [0, u64::MAX] must not overflow, and an event
+        // scheduled before the window's start (nothing popped yet) still
+        // comes out first.
+        let mut s = Scheduler::new();
+        s.schedule(SimTime::from_millis(u64::MAX), "end");
+        s.schedule(SimTime::from_millis(1_000), "b");
+        s.schedule(SimTime::from_millis(0), "a");
+        assert_eq!(s.peek_time(), Some(SimTime::from_millis(0)));
+        let order: Vec<_> = std::iter::from_fn(|| s.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, ["a", "b", "end"]);
+        assert!(s.is_empty() && s.peek_time().is_none());
+    }
+
+    /// The queue this one replaced, kept as the reference: a binary heap on
+    /// the packed (time, sequence) key.
+    #[derive(Default)]
+    struct ReferenceHeap {
+        heap: BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
+        seq: u64,
+        now: u64,
+    }
+
+    impl ReferenceHeap {
+        fn schedule(&mut self, at: u64, id: u32) {
+            let at = at.max(self.now);
+            self.heap.push(std::cmp::Reverse((at, self.seq, id)));
+            self.seq += 1;
+        }
+        fn peek_time(&self) -> Option<u64> {
+            self.heap.peek().map(|r| r.0 .0)
+        }
+        fn pop(&mut self) -> Option<(u64, u32)> {
+            let std::cmp::Reverse((t, _, id)) = self.heap.pop()?;
+            self.now = t;
+            Some((t, id))
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Schedule at `now + delay`.
+        At(u64),
+        Pop,
+    }
+
+    /// Delays that make ties (0 and a handful of small values), ordinary
+    /// spreads, far-future events and the end of time all common.
+    fn delay() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            4 => 0u64..4,
+            4 => 0u64..2_000,
+            2 => 0u64..100_000_000,
+            1 => 1u64 << 40..1u64 << 50,
+            1 => Just(u64::MAX),
+        ]
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![3 => delay().prop_map(Op::At), 2 => Just(Op::Pop)],
+            0..1_500,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn pops_in_the_same_order_as_the_binary_heap(ops in ops()) {
+            let mut s = Scheduler::new();
+            let mut r = ReferenceHeap::default();
+            for (id, op) in ops.iter().enumerate() {
+                match op {
+                    Op::At(d) => {
+                        let at = s.now().as_millis().saturating_add(*d);
+                        s.schedule(SimTime::from_millis(at), id as u32);
+                        r.schedule(at, id as u32);
+                    }
+                    Op::Pop => {
+                        let got = s.pop().map(|(t, id)| (t.as_millis(), id));
+                        prop_assert_eq!(got, r.pop());
+                    }
+                }
+                prop_assert_eq!(s.peek_time().map(SimTime::as_millis), r.peek_time());
+                prop_assert_eq!(s.len(), r.heap.len());
+            }
+            // Drain what is left.
+            loop {
+                let got = s.pop().map(|(t, id)| (t.as_millis(), id));
+                let want = r.pop();
+                prop_assert_eq!(got, want);
+                if want.is_none() {
+                    break;
+                }
+            }
+            prop_assert!(s.is_empty());
+        }
+
+        /// The hold model the benchmark runs: a fixed population, each pop
+        /// scheduling one successor (deep queues, many rebuilds).
+        #[test]
+        fn hold_model_matches_the_binary_heap(
+            population in 1usize..2_000,
+            delays in prop::collection::vec(delay(), 1..5_000),
+        ) {
+            let mut s = Scheduler::with_capacity(population);
+            let mut r = ReferenceHeap::default();
+            for i in 0..population {
+                let at = delays[i % delays.len()] % 5_000;
+                s.schedule(SimTime::from_millis(at), i as u32);
+                r.schedule(at, i as u32);
+            }
+            for d in &delays {
+                let (t, id) = s.pop().map(|(t, id)| (t.as_millis(), id)).unwrap();
+                prop_assert_eq!(Some((t, id)), r.pop());
+                let at = t.saturating_add(*d);
+                s.schedule(SimTime::from_millis(at), id);
+                r.schedule(at, id);
+            }
+        }
     }
 }
