@@ -15,7 +15,7 @@
 //!
 //! ```text
 //!   now                cur_end                              win_end
-//!    |  cur (a heap)     | bucket next | next+1 | ... | nb-1 |  far (unsorted)
+//!    |  cur (sorted)     | bucket next | next+1 | ... | nb-1 |  far (unsorted)
 //!    |  every event      |  unsorted   |        |     |      |  every event
 //!    |  before cur_end   |             |        |     |      |  at or after win_end
 //! ```
@@ -23,22 +23,28 @@
 //! - `schedule` is O(1): an event goes to `cur` if it falls before the end
 //!   of the bucket being drained, to its bucket if it falls inside the
 //!   window, or is appended to `far` otherwise.
-//! - `cur` holds the bucket being drained as a small binary heap (a few
-//!   events when the width fits the density; never worse than the heap this
-//!   replaced when it does not). Its top is the global minimum whenever the
-//!   queue is not empty, so `peek_time` needs no `&mut`.
-//! - When `cur` runs dry the next non-empty bucket is heapified into it.
-//!   When the window runs dry, the window is rebuilt over `far`: its span
-//!   and size pick the bucket width (a power of two, so placing an event is a
-//!   shift), and every event of `far` lands in a bucket. An event is moved
-//!   at most three times (to `far`, to a bucket, into `cur`), and a rebuild
-//!   scans at most `2·|far|` buckets, so each operation is O(1) amortised
-//!   whatever the spread of times; only the heap inside one bucket is
-//!   logarithmic, in that bucket's size.
+//! - `cur` holds the bucket being drained as a sorted run (a deque: pop at
+//!   the front, and a new event at the current time, the common case, goes
+//!   at the back). Its front is the global minimum whenever the queue is
+//!   not empty, so `peek_time` needs no `&mut`.
+//! - When `cur` runs dry the next non-empty bucket is sorted into it (1 ms
+//!   buckets, where dense queues have their ties, are usually in order
+//!   already: pushes append in sequence order).
+//! - When the window runs dry, it is rebuilt over `far`. The bucket width is
+//!   a power of two (placing an event is a shift) fitted to about two
+//!   events per bucket at the event rate seen since the last rebuild, but
+//!   wide enough that at most four buckets per event cover *all* of `far`.
+//!   So an event is moved at most three times (to `far`, to a bucket, into
+//!   `cur`) and a rebuild scans at most `4·|far|` buckets: each operation is
+//!   O(1) amortised.
+//! - An insertion into the middle of a long `cur` (events scheduled before
+//!   the window's start, as when a queue is filled before the first pop, or
+//!   times clustered in one wide bucket) rebuilds the window from the
+//!   spread of all pending events instead, at most once per `len / 2`
+//!   schedules; in between, sorted insertion is the fallback.
 
 use crate::time::SimTime;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 struct Entry<E> {
     time: u64,
@@ -52,32 +58,19 @@ impl<E> Entry<E> {
     }
 }
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse for earliest first.
-        other.key().cmp(&self.key())
-    }
-}
-
-/// At most this many buckets in the window (4 Mi: 96 MiB of empty `Vec`s
-/// would be the worst case, reached only with millions of pending events).
+/// At most this many buckets in the window, and at most four per event
+/// spread (4 Mi buckets, 96 MiB of empty `Vec`s, needs a million pending
+/// events spread over more than 4 Mi ms).
 const MAX_BUCKETS_LOG2: u32 = 22;
+const BUCKETS_PER_EVENT_LOG2: u32 = 2;
+/// A sorted insertion into a run longer than this rebuilds the window
+/// instead (when that is amortised).
+const COLLAPSE_ABOVE: usize = 64;
 
 /// A deterministic future-event list.
 pub struct Scheduler<E> {
-    /// Every pending event with `time < cur_end`, as a min-heap on the key.
-    cur: BinaryHeap<Entry<E>>,
+    /// Every pending event with `time < cur_end`, sorted by key.
+    cur: VecDeque<Entry<E>>,
     /// Bucket `i` holds the events with `time` in
     /// `[win_start + i << shift, win_start + (i + 1) << shift)`, unsorted.
     /// Only the first `nb` are in use; the rest keep their capacity.
@@ -101,6 +94,10 @@ pub struct Scheduler<E> {
     seq: u64,
     now: SimTime,
     popped: u64,
+    /// `now` and `popped` at the last rebuild: the recent event rate.
+    rebuilt_at: (u64, u64),
+    /// Schedules since the last collapse.
+    since_collapse: usize,
 }
 
 impl<E> Default for Scheduler<E> {
@@ -118,7 +115,7 @@ impl<E> Scheduler<E> {
     /// its overflow list.
     pub fn with_capacity(n: usize) -> Self {
         Scheduler {
-            cur: BinaryHeap::new(),
+            cur: VecDeque::new(),
             buckets: Vec::new(),
             nb: 0,
             shift: 0,
@@ -134,6 +131,8 @@ impl<E> Scheduler<E> {
             seq: 0,
             now: SimTime::ZERO,
             popped: 0,
+            rebuilt_at: (0, 0),
+            since_collapse: 0,
         }
     }
 
@@ -167,9 +166,27 @@ impl<E> Scheduler<E> {
         };
         self.seq += 1;
         self.len += 1;
+        self.since_collapse += 1;
         let t = time as u128;
         if t < self.cur_end {
-            self.cur.push(e);
+            // After every event of the same time or earlier: it has the
+            // largest sequence number yet. Usually the back.
+            match self.cur.back() {
+                Some(last) if last.time > time => {
+                    if self.cur.len() > COLLAPSE_ABOVE && self.since_collapse > self.len / 2 {
+                        // Inserting into the middle of a big run: events
+                        // earlier than the window (scheduled before the
+                        // first pop) or clustered in one wide bucket.
+                        self.far_min = self.far_min.min(time);
+                        self.far_max = self.far_max.max(time);
+                        self.far.push(e);
+                        return self.collapse();
+                    }
+                    let at = self.cur.partition_point(|x| x.time <= time);
+                    self.cur.insert(at, e);
+                }
+                _ => self.cur.push_back(e),
+            }
             return;
         }
         if t < self.win_end {
@@ -189,12 +206,12 @@ impl<E> Scheduler<E> {
 
     /// The time of the next event, if any.
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.cur.peek().map(|e| SimTime::from_millis(e.time))
+        self.cur.front().map(|e| SimTime::from_millis(e.time))
     }
 
     /// Pops the earliest event and advances `now` to its time.
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let e = self.cur.pop()?;
+        let e = self.cur.pop_front()?;
         self.len -= 1;
         self.now = SimTime::from_millis(e.time);
         self.popped += 1;
@@ -218,13 +235,35 @@ impl<E> Scheduler<E> {
         while self.buckets[i].is_empty() {
             i += 1;
         }
-        let bucket = std::mem::take(&mut self.buckets[i]);
+        let mut bucket = std::mem::take(&mut self.buckets[i]);
         self.in_buckets -= bucket.len();
-        let spent = std::mem::replace(&mut self.cur, BinaryHeap::from(bucket));
-        // Hand the drained heap's allocation back to the bucket.
-        self.buckets[i] = spent.into_vec();
+        // Pushes append in sequence order, so a 1 ms bucket is usually
+        // sorted already: check (one pass) before sorting.
+        if !bucket.windows(2).all(|w| w[0].key() < w[1].key()) {
+            bucket.sort_unstable_by_key(Entry::key);
+        }
+        let spent = std::mem::replace(&mut self.cur, VecDeque::from(bucket));
+        // Hand the drained run's allocation back to the bucket.
+        self.buckets[i] = Vec::from(spent);
         self.next = i + 1;
         self.cur_end = self.win_start as u128 + ((self.next as u128) << self.shift);
+    }
+
+    /// Puts every pending event back into `far` and rebuilds the window
+    /// from its spread alone. Costs O(len); `since_collapse > len / 2`
+    /// before each keeps that O(1) amortised.
+    fn collapse(&mut self) {
+        self.far.extend(self.cur.drain(..));
+        for b in &mut self.buckets[self.next..self.nb] {
+            self.far.extend(b.drain(..));
+        }
+        self.in_buckets = 0;
+        self.far_min = self.far.iter().map(|e| e.time).min().unwrap_or(u64::MAX);
+        self.far_max = self.far.iter().map(|e| e.time).max().unwrap_or(0);
+        self.since_collapse = 0;
+        // No rate estimate: the width comes from the spread.
+        self.rebuilt_at = (self.now.as_millis(), self.popped);
+        self.refill();
     }
 
     /// Spreads `far` over a fresh window that covers all of it.
@@ -232,17 +271,30 @@ impl<E> Scheduler<E> {
         debug_assert!(self.in_buckets == 0 && !self.far.is_empty());
         let n = self.far.len();
         let span = (self.far_max - self.far_min) as u128 + 1;
-        // About one bucket per event, never narrower than 1 ms.
-        let nb_log2 = (n.next_power_of_two().trailing_zeros())
-            .min(MAX_BUCKETS_LOG2)
-            .min(span.next_power_of_two().trailing_zeros())
+        // The width: about two events per bucket at the rate events were
+        // popped since the last rebuild (at first, the spread of `far`),
+        // but wide enough that at most `cap` buckets cover all of `far`.
+        let (now, popped) = (self.now.as_millis(), self.popped);
+        let (then, popped_then) = self.rebuilt_at;
+        self.rebuilt_at = (now, popped);
+        let gap_x2 = if popped > popped_then && now > then {
+            2 * (now - then) as u128 / (popped - popped_then) as u128
+        } else {
+            span / n as u128
+        };
+        let cap_log2 =
+            (n.next_power_of_two().trailing_zeros() + BUCKETS_PER_EVENT_LOG2).min(MAX_BUCKETS_LOG2);
+        let width_log2 = (u128::BITS - 1 - gap_x2.max(1).leading_zeros())
+            .max(
+                span.div_ceil(1 << cap_log2)
+                    .next_power_of_two()
+                    .trailing_zeros(),
+            )
             // Two buckets at least once the span is wider than 1 ms, so the
             // width stays at most 2^63 and the shift fits a u64.
-            .max(u32::from(span > 1));
-        let nb = 1usize << nb_log2;
-        // The smallest width (a power of two) with nb * width >= span.
-        let width = span.div_ceil(nb as u128).next_power_of_two();
-        self.shift = width.trailing_zeros();
+            .min(63);
+        let nb = span.div_ceil(1 << width_log2).next_power_of_two() as usize;
+        self.shift = width_log2;
         self.nb = nb;
         if self.buckets.len() < nb {
             self.buckets.resize_with(nb, Vec::new);
@@ -311,7 +363,7 @@ mod tests {
     /// the packed (time, sequence) key.
     #[derive(Default)]
     struct ReferenceHeap {
-        heap: BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
+        heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
         seq: u64,
         now: u64,
     }
@@ -390,6 +442,34 @@ mod tests {
                 }
             }
             prop_assert!(s.is_empty());
+        }
+
+        /// Many events before the first pop, in any order (descending
+        /// times make every insertion land before the window: collapses).
+        #[test]
+        fn a_fill_in_any_order_then_a_drain_matches_the_binary_heap(
+            times in prop::collection::vec(delay(), 0..3_000),
+            descending in any::<bool>(),
+        ) {
+            let mut times = times;
+            if descending {
+                times.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            let mut s = Scheduler::new();
+            let mut r = ReferenceHeap::default();
+            for (id, &at) in times.iter().enumerate() {
+                s.schedule(SimTime::from_millis(at), id as u32);
+                r.schedule(at, id as u32);
+                prop_assert_eq!(s.peek_time().map(SimTime::as_millis), r.peek_time());
+            }
+            loop {
+                let got = s.pop().map(|(t, id)| (t.as_millis(), id));
+                let want = r.pop();
+                prop_assert_eq!(got, want);
+                if want.is_none() {
+                    break;
+                }
+            }
         }
 
         /// The hold model the benchmark runs: a fixed population, each pop
