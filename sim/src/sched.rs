@@ -255,7 +255,7 @@ impl<E> Scheduler<E> {
     fn collapse(&mut self) {
         self.far.extend(self.cur.drain(..));
         for b in &mut self.buckets[self.next..self.nb] {
-            self.far.extend(b.drain(..));
+            self.far.append(b);
         }
         self.in_buckets = 0;
         self.far_min = self.far.iter().map(|e| e.time).min().unwrap_or(u64::MAX);
