@@ -30,3 +30,9 @@ det-check scenario="scenarios/rolling-basic.toml" seed="7":
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Peers of the simulator (issue 14): SimPy's hold model vs the PHOLD kernel
+# at 10^3/10^5/10^6 pending, and the rolling update of rolling-basic and
+# fleet-23k written in SimPy. Installs SimPy into target/peers-venv.
+bench-peers *args:
+    bash scripts/bench-peers.sh {{args}}

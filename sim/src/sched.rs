@@ -1,43 +1,103 @@
-//! The event scheduler: a priority queue ordered by (time, insertion sequence).
+//! The event scheduler: a calendar queue ordered by (time, insertion sequence).
 //!
 //! Two events at the same virtual time come out in the order they were
-//! scheduled, so ties never depend on heap internals and a run is
-//! reproducible to the byte. Time and sequence are packed into one `u128` key,
-//! which keeps each comparison to a single integer compare on the hot path.
+//! scheduled, so ties never depend on queue internals and a run is
+//! reproducible to the byte. Every event carries a key `(time, seq)`; keys
+//! are unique and the queue pops them in increasing order, exactly as the
+//! binary heap it replaced did (the property test below checks it against
+//! one).
+//!
+//! # Layout
+//!
+//! Times are integer milliseconds, so the future is cut into a window of `nb`
+//! buckets of `2^shift` ms each (a calendar with one "year", as in Brown's
+//! calendar queue and the ladder queue's rungs), plus two side lists:
+//!
+//! ```text
+//!   now                cur_end                              win_end
+//!    |  cur (sorted)     | bucket next | next+1 | ... | nb-1 |  far (unsorted)
+//!    |  every event      |  unsorted   |        |     |      |  every event
+//!    |  before cur_end   |             |        |     |      |  at or after win_end
+//! ```
+//!
+//! - `schedule` is O(1): an event goes to `cur` if it falls before the end
+//!   of the bucket being drained, to its bucket if it falls inside the
+//!   window, or is appended to `far` otherwise.
+//! - `cur` holds the bucket being drained as a sorted run (a deque: pop at
+//!   the front, and a new event at the current time, the common case, goes
+//!   at the back). Its front is the global minimum whenever the queue is
+//!   not empty, so `peek_time` needs no `&mut`.
+//! - When `cur` runs dry the next non-empty bucket is sorted into it (1 ms
+//!   buckets, where dense queues have their ties, are usually in order
+//!   already: pushes append in sequence order).
+//! - When the window runs dry, it is rebuilt over `far`. The bucket width is
+//!   a power of two (placing an event is a shift) fitted to about two
+//!   events per bucket at the event rate seen since the last rebuild, but
+//!   wide enough that at most four buckets per event cover *all* of `far`.
+//!   So an event is moved at most three times (to `far`, to a bucket, into
+//!   `cur`) and a rebuild scans at most `4·|far|` buckets: each operation is
+//!   O(1) amortised.
+//! - An insertion into the middle of a long `cur` (events scheduled before
+//!   the window's start, as when a queue is filled before the first pop, or
+//!   times clustered in one wide bucket) rebuilds the window from the
+//!   spread of all pending events instead, at most once per `len / 2`
+//!   schedules; in between, sorted insertion is the fallback.
 
 use crate::time::SimTime;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 struct Entry<E> {
-    key: u128,
+    time: u64,
+    seq: u64,
     event: E,
 }
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse for earliest first.
-        other.key.cmp(&self.key)
+impl<E> Entry<E> {
+    fn key(&self) -> (u64, u64) {
+        (self.time, self.seq)
     }
 }
 
+/// At most this many buckets in the window, and at most four per event
+/// spread (4 Mi buckets, 96 MiB of empty `Vec`s, needs a million pending
+/// events spread over more than 4 Mi ms).
+const MAX_BUCKETS_LOG2: u32 = 22;
+const BUCKETS_PER_EVENT_LOG2: u32 = 2;
+/// A sorted insertion into a run longer than this rebuilds the window
+/// instead (when that is amortised).
+const COLLAPSE_ABOVE: usize = 64;
+
 /// A deterministic future-event list.
 pub struct Scheduler<E> {
-    heap: BinaryHeap<Entry<E>>,
+    /// Every pending event with `time < cur_end`, sorted by key.
+    cur: VecDeque<Entry<E>>,
+    /// Bucket `i` holds the events with `time` in
+    /// `[win_start + i << shift, win_start + (i + 1) << shift)`, unsorted.
+    /// Only the first `nb` are in use; the rest keep their capacity.
+    buckets: Vec<Vec<Entry<E>>>,
+    nb: usize,
+    shift: u32,
+    win_start: u64,
+    /// The first bucket not yet drained into `cur`.
+    next: usize,
+    /// Exclusive ends (u128: a window may reach past `u64::MAX`).
+    cur_end: u128,
+    win_end: u128,
+    /// Events in `buckets[next..nb]`.
+    in_buckets: usize,
+    /// Every pending event with `time >= win_end`, unsorted, and the range
+    /// of their times.
+    far: Vec<Entry<E>>,
+    far_min: u64,
+    far_max: u64,
+    len: usize,
     seq: u64,
     now: SimTime,
     popped: u64,
+    /// `now` and `popped` at the last rebuild: the recent event rate.
+    rebuilt_at: (u64, u64),
+    /// Schedules since the last collapse.
+    since_collapse: usize,
 }
 
 impl<E> Default for Scheduler<E> {
@@ -51,12 +111,28 @@ impl<E> Scheduler<E> {
         Self::with_capacity(0)
     }
 
+    /// A scheduler with room for `n` pending events before it reallocates
+    /// its overflow list.
     pub fn with_capacity(n: usize) -> Self {
         Scheduler {
-            heap: BinaryHeap::with_capacity(n),
+            cur: VecDeque::new(),
+            buckets: Vec::new(),
+            nb: 0,
+            shift: 0,
+            win_start: 0,
+            next: 0,
+            cur_end: 0,
+            win_end: 0,
+            in_buckets: 0,
+            far: Vec::with_capacity(n),
+            far_min: u64::MAX,
+            far_max: 0,
+            len: 0,
             seq: 0,
             now: SimTime::ZERO,
             popped: 0,
+            rebuilt_at: (0, 0),
+            since_collapse: 0,
         }
     }
 
@@ -71,42 +147,176 @@ impl<E> Scheduler<E> {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 
     /// Schedules `event` at `at`. Scheduling in the past is a bug in the
     /// caller; it is clamped to `now` so time never runs backwards.
     pub fn schedule(&mut self, at: SimTime, event: E) {
         debug_assert!(at >= self.now, "event scheduled in the past");
-        let at = at.max(self.now);
-        let key = ((at.as_millis() as u128) << 64) | self.seq as u128;
+        let time = at.max(self.now).as_millis();
+        let e = Entry {
+            time,
+            seq: self.seq,
+            event,
+        };
         self.seq += 1;
-        self.heap.push(Entry { key, event });
+        self.len += 1;
+        self.since_collapse += 1;
+        let t = time as u128;
+        if t < self.cur_end {
+            // After every event of the same time or earlier: it has the
+            // largest sequence number yet. Usually the back.
+            match self.cur.back() {
+                Some(last) if last.time > time => {
+                    if self.cur.len() > COLLAPSE_ABOVE && self.since_collapse > self.len / 2 {
+                        // Inserting into the middle of a big run: events
+                        // earlier than the window (scheduled before the
+                        // first pop) or clustered in one wide bucket.
+                        self.far_min = self.far_min.min(time);
+                        self.far_max = self.far_max.max(time);
+                        self.far.push(e);
+                        return self.collapse();
+                    }
+                    let at = self.cur.partition_point(|x| x.time <= time);
+                    self.cur.insert(at, e);
+                }
+                _ => self.cur.push_back(e),
+            }
+            return;
+        }
+        if t < self.win_end {
+            let i = ((time - self.win_start) >> self.shift) as usize;
+            debug_assert!(i >= self.next && i < self.nb);
+            self.buckets[i].push(e);
+            self.in_buckets += 1;
+        } else {
+            self.far_min = self.far_min.min(time);
+            self.far_max = self.far_max.max(time);
+            self.far.push(e);
+        }
+        if self.cur.is_empty() {
+            self.refill();
+        }
     }
 
     /// The time of the next event, if any.
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap
-            .peek()
-            .map(|e| SimTime::from_millis((e.key >> 64) as u64))
+        self.cur.front().map(|e| SimTime::from_millis(e.time))
     }
 
     /// Pops the earliest event and advances `now` to its time.
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let e = self.heap.pop()?;
-        self.now = SimTime::from_millis((e.key >> 64) as u64);
+        let e = self.cur.pop_front()?;
+        self.len -= 1;
+        self.now = SimTime::from_millis(e.time);
         self.popped += 1;
+        if self.cur.is_empty() && self.len > 0 {
+            self.refill();
+        }
         Some((self.now, e.event))
+    }
+
+    /// Makes `cur` non-empty again, if any event is pending: the next
+    /// non-empty bucket, or a new window over `far`.
+    fn refill(&mut self) {
+        debug_assert!(self.cur.is_empty());
+        if self.in_buckets == 0 {
+            if self.far.is_empty() {
+                return;
+            }
+            self.rebuild();
+        }
+        let mut i = self.next;
+        while self.buckets[i].is_empty() {
+            i += 1;
+        }
+        let mut bucket = std::mem::take(&mut self.buckets[i]);
+        self.in_buckets -= bucket.len();
+        // Pushes append in sequence order, so a 1 ms bucket is usually
+        // sorted already: check (one pass) before sorting.
+        if !bucket.windows(2).all(|w| w[0].key() < w[1].key()) {
+            bucket.sort_unstable_by_key(Entry::key);
+        }
+        let spent = std::mem::replace(&mut self.cur, VecDeque::from(bucket));
+        // Hand the drained run's allocation back to the bucket.
+        self.buckets[i] = Vec::from(spent);
+        self.next = i + 1;
+        self.cur_end = self.win_start as u128 + ((self.next as u128) << self.shift);
+    }
+
+    /// Puts every pending event back into `far` and rebuilds the window
+    /// from its spread alone. Costs O(len); `since_collapse > len / 2`
+    /// before each keeps that O(1) amortised.
+    fn collapse(&mut self) {
+        self.far.extend(self.cur.drain(..));
+        for b in &mut self.buckets[self.next..self.nb] {
+            self.far.append(b);
+        }
+        self.in_buckets = 0;
+        self.far_min = self.far.iter().map(|e| e.time).min().unwrap_or(u64::MAX);
+        self.far_max = self.far.iter().map(|e| e.time).max().unwrap_or(0);
+        self.since_collapse = 0;
+        // No rate estimate: the width comes from the spread.
+        self.rebuilt_at = (self.now.as_millis(), self.popped);
+        self.refill();
+    }
+
+    /// Spreads `far` over a fresh window that covers all of it.
+    fn rebuild(&mut self) {
+        debug_assert!(self.in_buckets == 0 && !self.far.is_empty());
+        let n = self.far.len();
+        let span = (self.far_max - self.far_min) as u128 + 1;
+        // The width: about two events per bucket at the rate events were
+        // popped since the last rebuild (at first, the spread of `far`),
+        // but wide enough that at most `cap` buckets cover all of `far`.
+        let (now, popped) = (self.now.as_millis(), self.popped);
+        let (then, popped_then) = self.rebuilt_at;
+        self.rebuilt_at = (now, popped);
+        let gap_x2 = if popped > popped_then && now > then {
+            2 * (now - then) as u128 / (popped - popped_then) as u128
+        } else {
+            span / n as u128
+        };
+        let cap_log2 =
+            (n.next_power_of_two().trailing_zeros() + BUCKETS_PER_EVENT_LOG2).min(MAX_BUCKETS_LOG2);
+        let width_log2 = (u128::BITS - 1 - gap_x2.max(1).leading_zeros())
+            .max(
+                span.div_ceil(1 << cap_log2)
+                    .next_power_of_two()
+                    .trailing_zeros(),
+            )
+            // Two buckets at least once the span is wider than 1 ms, so the
+            // width stays at most 2^63 and the shift fits a u64.
+            .min(63);
+        let nb = span.div_ceil(1 << width_log2).next_power_of_two() as usize;
+        self.shift = width_log2;
+        self.nb = nb;
+        if self.buckets.len() < nb {
+            self.buckets.resize_with(nb, Vec::new);
+        }
+        self.win_start = self.far_min;
+        self.win_end = self.win_start as u128 + ((nb as u128) << self.shift);
+        self.next = 0;
+        self.cur_end = self.win_start as u128;
+        for e in self.far.drain(..) {
+            let i = ((e.time - self.win_start) >> self.shift) as usize;
+            self.buckets[i].push(e);
+        }
+        self.in_buckets = n;
+        self.far_min = u64::MAX;
+        self.far_max = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn earliest_first_and_ties_in_insertion_order() {
@@ -132,5 +342,157 @@ mod tests {
         assert_eq!(s.pop().unwrap().1, 2);
         assert_eq!(s.pop().unwrap().1, 3);
         assert!(s.pop().is_none());
+    }
+
+    #[test]
+    fn the_end_of_time_and_an_earlier_event_after_it() {
+        // A window over [0, u64::MAX] must not overflow, and an event
+        // scheduled before the window's start (nothing popped yet) still
+        // comes out first.
+        let mut s = Scheduler::new();
+        s.schedule(SimTime::from_millis(u64::MAX), "end");
+        s.schedule(SimTime::from_millis(1_000), "b");
+        s.schedule(SimTime::from_millis(0), "a");
+        assert_eq!(s.peek_time(), Some(SimTime::from_millis(0)));
+        let order: Vec<_> = std::iter::from_fn(|| s.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, ["a", "b", "end"]);
+        assert!(s.is_empty() && s.peek_time().is_none());
+    }
+
+    /// The queue this one replaced, kept as the reference: a binary heap on
+    /// the packed (time, sequence) key.
+    #[derive(Default)]
+    struct ReferenceHeap {
+        heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
+        seq: u64,
+        now: u64,
+    }
+
+    impl ReferenceHeap {
+        fn schedule(&mut self, at: u64, id: u32) {
+            let at = at.max(self.now);
+            self.heap.push(std::cmp::Reverse((at, self.seq, id)));
+            self.seq += 1;
+        }
+        fn peek_time(&self) -> Option<u64> {
+            self.heap.peek().map(|r| r.0 .0)
+        }
+        fn pop(&mut self) -> Option<(u64, u32)> {
+            let std::cmp::Reverse((t, _, id)) = self.heap.pop()?;
+            self.now = t;
+            Some((t, id))
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Schedule at `now + delay`.
+        At(u64),
+        Pop,
+    }
+
+    /// Delays that make ties (0 and a handful of small values), ordinary
+    /// spreads, far-future events and the end of time all common.
+    fn delay() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            4 => 0u64..4,
+            4 => 0u64..2_000,
+            2 => 0u64..100_000_000,
+            1 => 1u64 << 40..1u64 << 50,
+            1 => Just(u64::MAX),
+        ]
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![3 => delay().prop_map(Op::At), 2 => Just(Op::Pop)],
+            0..1_500,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn pops_in_the_same_order_as_the_binary_heap(ops in ops()) {
+            let mut s = Scheduler::new();
+            let mut r = ReferenceHeap::default();
+            for (id, op) in ops.iter().enumerate() {
+                match op {
+                    Op::At(d) => {
+                        let at = s.now().as_millis().saturating_add(*d);
+                        s.schedule(SimTime::from_millis(at), id as u32);
+                        r.schedule(at, id as u32);
+                    }
+                    Op::Pop => {
+                        let got = s.pop().map(|(t, id)| (t.as_millis(), id));
+                        prop_assert_eq!(got, r.pop());
+                    }
+                }
+                prop_assert_eq!(s.peek_time().map(SimTime::as_millis), r.peek_time());
+                prop_assert_eq!(s.len(), r.heap.len());
+            }
+            // Drain what is left.
+            loop {
+                let got = s.pop().map(|(t, id)| (t.as_millis(), id));
+                let want = r.pop();
+                prop_assert_eq!(got, want);
+                if want.is_none() {
+                    break;
+                }
+            }
+            prop_assert!(s.is_empty());
+        }
+
+        /// Many events before the first pop, in any order (descending
+        /// times make every insertion land before the window: collapses).
+        #[test]
+        fn a_fill_in_any_order_then_a_drain_matches_the_binary_heap(
+            times in prop::collection::vec(delay(), 0..3_000),
+            descending in any::<bool>(),
+        ) {
+            let mut times = times;
+            if descending {
+                times.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            let mut s = Scheduler::new();
+            let mut r = ReferenceHeap::default();
+            for (id, &at) in times.iter().enumerate() {
+                s.schedule(SimTime::from_millis(at), id as u32);
+                r.schedule(at, id as u32);
+                prop_assert_eq!(s.peek_time().map(SimTime::as_millis), r.peek_time());
+            }
+            loop {
+                let got = s.pop().map(|(t, id)| (t.as_millis(), id));
+                let want = r.pop();
+                prop_assert_eq!(got, want);
+                if want.is_none() {
+                    break;
+                }
+            }
+        }
+
+        /// The hold model the benchmark runs: a fixed population, each pop
+        /// scheduling one successor (deep queues, many rebuilds).
+        #[test]
+        fn hold_model_matches_the_binary_heap(
+            population in 1usize..2_000,
+            delays in prop::collection::vec(delay(), 1..5_000),
+        ) {
+            let mut s = Scheduler::with_capacity(population);
+            let mut r = ReferenceHeap::default();
+            for i in 0..population {
+                let at = delays[i % delays.len()] % 5_000;
+                s.schedule(SimTime::from_millis(at), i as u32);
+                r.schedule(at, i as u32);
+            }
+            for d in &delays {
+                let (t, id) = s.pop().map(|(t, id)| (t.as_millis(), id)).unwrap();
+                prop_assert_eq!(Some((t, id)), r.pop());
+                let at = t.saturating_add(*d);
+                s.schedule(SimTime::from_millis(at), id);
+                r.schedule(at, id);
+            }
+        }
     }
 }
