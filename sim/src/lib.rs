@@ -3,21 +3,27 @@
 //! A deterministic discrete-event simulator of fleets under rollout, and the
 //! policy engine that both the simulator and the live driver run.
 //!
-//! A tour, in the order data flows:
+//! A tour, bottom layer first (each module uses only those above it in
+//! this list; `tests/layers.rs` checks it):
 //!
-//! - [`scenario`] — TOML text → validated [`scenario::Scenario`], with located errors.
-//! - [`time`] — integer virtual time ([`time::SimTime`], [`time::SimDuration`]).
+//! - [`time`], [`located`], [`fleet`], [`protocol`] — vocabulary: integer
+//!   virtual time; errors that name file, line, column and field; the
+//!   fleet's shape; what a policy observes and the actions it answers with.
 //! - [`rng`] — ChaCha streams forked per concern, keyed draws for common random numbers.
 //! - [`dist`] — duration distributions (fixed, uniform, log-normal).
-//! - [`traffic`] — offered load: curves, regions, spikes, replay, endpoint mix.
-//! - [`faults`] — the fault catalogue: rules keyed on host attributes.
+//! - [`record`] — the one result type every exporter writes from.
 //! - [`sched`] — the (time, sequence)-ordered event queue.
-//! - [`policy`] — rollout strategies as pure state machines (observations in, actions out).
+//! - [`stats`] — statistics for analysis judges.
+//! - [`traffic`], [`faults`], [`chaos`] — offered load; the fault
+//!   catalogue keyed on host attributes; scheduled chaos.
 //! - [`analysis`] — the judges policies gate on: Argo-style threshold analysis
 //!   runs and the Kayenta statistical judge over observed scrapes.
-//! - [`world`] — the fleet, its traffic and the policy, advanced tick by tick.
-//! - [`record`] — the one result type every exporter writes from.
-//! - [`stats`] — statistics for analysis judges.
+//! - [`policy`] — rollout strategies as pure state machines, one file per kind.
+//! - [`scenario`] — TOML text → validated [`scenario::Scenario`], with located errors.
+//! - [`rollout`] — the harness: the policy, its actions, the audit log,
+//!   monitoring and the summary, over any [`rollout::Environment`].
+//! - [`world`] — the simulated environment: hosts, events, traffic, faults.
+//! - [`experiment`] — Monte Carlo comparisons and sweeps over seeds.
 //!
 //! This crate is pure: no I/O, no wall clock, no threads, no global RNG
 //! (enforced by `clippy.toml` and a test on `cargo tree`). Time is passed in;

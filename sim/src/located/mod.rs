@@ -1,7 +1,7 @@
 //! Located errors: every one names the file, the line and column, the
 //! field, and what would be accepted. Shared by everything that reads a
-//! TOML input (scenarios, policy files, a gate's thresholds) and by the live
-//! crate for `[live]`.
+//! TOML input: scenarios (their `[live]` table included), policy files, a
+//! gate's thresholds.
 
 mod index;
 
