@@ -444,14 +444,17 @@ fn truncate(s: &str, n: usize) -> String {
 /// Every file `live` writes, rendered in memory.
 fn outputs(rec: &LiveRecord) -> Vec<Output> {
     vec![
-        Output::new("summary.json", rec.summary_json()),
+        Output::new(
+            "summary.json",
+            reports::live::summary_json(&rec.record.summary, &rec.live),
+        ),
         Output::new(
             "timeseries.csv",
             reports::csv::timeseries(&rec.record.ticks),
         ),
         Output::new("events.csv", reports::csv::events(&rec.record.events)),
-        Output::new("requests.csv", rec.requests_csv()),
-        Output::new("latency.hdr", rec.latency_hdr()),
+        Output::new("requests.csv", reports::live::requests_csv(&rec.dropped)),
+        Output::new("latency.hdr", reports::live::latency_hdr(&rec.latency)),
         Output::new("report.md", report_md(rec)),
         Output::new("report.html", reports::html::run_report(&rec.record)),
     ]

@@ -49,10 +49,10 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use futures::future::join_all;
 use hdrhistogram::Histogram;
-use serde::Serialize;
 use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget};
 use shakedown_sim::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
-use shakedown_sim::record::{AuditEvent, AuditKind, RunRecord, Summary, TickRow};
+use shakedown_sim::record::{AuditEvent, AuditKind, RunRecord, TickRow};
+pub use shakedown_sim::record::{DroppedRequest, FaultRecord, LatencyMs, LiveSummary, MoveRecord};
 use shakedown_sim::rollout::{
     AuditLog, End, EnvFacts, Environment, HostRef, Picker, Rollout, RunOptions,
 };
@@ -126,64 +126,6 @@ pub struct Progress {
     pub failed: u64,
 }
 
-/// One non-ok request (`requests.csv`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DroppedRequest {
-    pub role: String,
-    /// The load generator's id (per role, `0..sent`).
-    pub id: u64,
-    /// Intended send time, wall seconds since the load started.
-    pub intended_s: f64,
-    /// Intended send time in scenario seconds.
-    pub time_s: f64,
-    /// Rollout phase (policy step) at the intended send time.
-    pub phase: String,
-    /// The backend that served or failed it (empty: none was picked).
-    pub backend: String,
-    /// `http_5xx`, `http_other`, `connect_refused`, `reset`, `timeout`.
-    pub kind: String,
-    pub status: Option<u16>,
-    pub latency_ms: f64,
-}
-
-/// A slot told to change version, and the containers involved.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct MoveRecord {
-    pub time_s: f64,
-    pub step: String,
-    pub role: String,
-    pub slot: u32,
-    /// `update`, `provision` or `decommission`.
-    pub action: &'static str,
-    pub to: Cohort,
-    /// The container that served the slot before (retired by this move).
-    pub from_backend: Option<String>,
-    /// The container started by this move (filled in once it started).
-    pub to_backend: Option<String>,
-}
-
-/// A fault as it was injected.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FaultRecord {
-    pub time_s: f64,
-    pub action: &'static str,
-    pub role: String,
-    pub backends: Vec<String>,
-    pub result: String,
-}
-
-/// Latency quantiles in milliseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct LatencyMs {
-    pub count: u64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-    pub mean: f64,
-}
-
 impl From<LatencySummary> for LatencyMs {
     fn from(s: LatencySummary) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
@@ -197,49 +139,6 @@ impl From<LatencySummary> for LatencyMs {
             mean: (s.mean_us / 1000.0 * 1000.0).round() / 1000.0,
         }
     }
-}
-
-/// The fields live mode adds to `summary.json` (flattened next to the
-/// simulator's [`Summary`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct LiveSummary {
-    pub mode: &'static str,
-    pub run_id: String,
-    /// Scenario seconds per wall second.
-    pub time_scale: f64,
-    /// Offered requests per second (at the start, all roles).
-    pub rps: f64,
-    pub wall_duration_s: f64,
-    /// Wall time to build or find the image and bring the old version up.
-    pub setup_s: f64,
-    /// Wall time from the end of the load to everything removed.
-    pub teardown_s: f64,
-    /// Stopped early (SIGINT).
-    pub interrupted: bool,
-    /// Every non-ok request.
-    pub requests_dropped: u64,
-    pub dropped_budget: u64,
-    /// `pass` (dropped ≤ budget) or `fail`.
-    pub verdict: &'static str,
-    pub outcomes: OutcomeCounts,
-    /// From the intended send time (coordinated-omission corrected).
-    pub latency_ms: LatencyMs,
-    /// From the actual send time (not corrected).
-    pub service_latency_ms: LatencyMs,
-    pub router_retries: u64,
-    pub drain: bool,
-    pub health_gate: bool,
-    /// Version name → what ran (`good`, `errors=0.05`, an image).
-    pub versions: BTreeMap<String, String>,
-    pub containers_started: u64,
-    pub faults: Vec<FaultRecord>,
-    pub per_phase: BTreeMap<String, OutcomeCounts>,
-    /// The first non-ok requests, by intended send time.
-    pub first_dropped: Vec<DroppedRequest>,
-    /// Infrastructure errors (a container that would not start, …).
-    pub infra_errors: Vec<String>,
-    /// Containers and networks of the run still present after clean-up.
-    pub leftovers: Vec<String>,
 }
 
 /// Everything one live run produced.
@@ -283,63 +182,6 @@ impl LiveRecord {
             o.merge(&r.outcomes);
         }
         (sent, o)
-    }
-
-    /// `summary.json`: the simulator's fields, then live mode's.
-    pub fn summary_json(&self) -> String {
-        #[derive(Serialize)]
-        struct File<'a> {
-            #[serde(flatten)]
-            summary: &'a Summary,
-            #[serde(flatten)]
-            live: &'a LiveSummary,
-        }
-        let mut s = serde_json::to_string_pretty(&File {
-            summary: &self.record.summary,
-            live: &self.live,
-        })
-        .expect("a summary always serialises");
-        s.push('\n');
-        s
-    }
-
-    /// `requests.csv`: every non-ok request.
-    pub fn requests_csv(&self) -> Vec<u8> {
-        let mut w = String::new();
-        w.push_str("role,id,intended_s,time_s,phase,backend,kind,status,latency_ms\n");
-        for d in &self.dropped {
-            w.push_str(&format!(
-                "{},{},{:.6},{:.3},{},{},{},{},{:.3}\n",
-                csv_field(&d.role),
-                d.id,
-                d.intended_s,
-                d.time_s,
-                csv_field(&d.phase),
-                csv_field(&d.backend),
-                d.kind,
-                d.status.map(|s| s.to_string()).unwrap_or_default(),
-                d.latency_ms
-            ));
-        }
-        w.into_bytes()
-    }
-
-    /// `latency.hdr`: the latency histogram (µs), HdrHistogram V2 format.
-    pub fn latency_hdr(&self) -> Vec<u8> {
-        use hdrhistogram::serialization::{Serializer, V2Serializer};
-        let mut out = Vec::new();
-        V2Serializer::new()
-            .serialize(&self.latency, &mut out)
-            .expect("serialising into memory");
-        out
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 

@@ -128,10 +128,14 @@ fn check_accounting(name: &str, rec: &LiveRecord) {
         outcomes.non_ok(),
         "{name}: requests.csv rows"
     );
-    let csv = String::from_utf8(rec.requests_csv()).unwrap();
+    let csv = String::from_utf8(shakedown_reports::live::requests_csv(&rec.dropped)).unwrap();
     assert_eq!(csv.lines().count() as u64, 1 + outcomes.non_ok(), "{name}");
     // The summary carries the simulator's fields and live mode's.
-    let json: serde_json::Value = serde_json::from_str(&rec.summary_json()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&shakedown_reports::live::summary_json(
+        &rec.record.summary,
+        &rec.live,
+    ))
+    .unwrap();
     for key in [
         "scenario",
         "policy",
@@ -151,7 +155,7 @@ fn check_accounting(name: &str, rec: &LiveRecord) {
         );
     }
     assert!(!rec.record.ticks.is_empty());
-    assert!(rec.latency_hdr().len() > 10);
+    assert!(shakedown_reports::live::latency_hdr(&rec.latency).len() > 10);
 }
 
 /// Test 8: nothing labelled with the run id is left.
@@ -249,7 +253,7 @@ async fn rolling_good_loses_no_request() {
     );
     assert_eq!(rec.live.outcomes.ok, s.requests_total);
     assert_eq!(rec.live.verdict, "pass");
-    let json = rec.summary_json();
+    let json = shakedown_reports::live::summary_json(&rec.record.summary, &rec.live);
     assert!(json.contains("\"requests_dropped\": 0"), "{json}");
     assert!(json.contains("\"verdict\": \"pass\""), "{json}");
     // The policy moved every replica, each through the health gate.

@@ -11,6 +11,7 @@
 //! - [`compare`] — experiments (`compare`, `sweep`): rows, manifest, `summary.json`, Markdown, HTML
 //! - [`plots_experiment`] — plots across seeds: CDFs per group, Pareto frontiers
 //! - [`gate`], [`junit`] — the CI gate's Markdown table and JUnit XML
+//! - [`live`] — live mode's `summary.json`, `requests.csv`, `latency.hdr`
 
 pub mod compare;
 pub mod csv;
@@ -18,6 +19,7 @@ pub mod gate;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
 pub mod plots;
 pub mod plots_experiment;

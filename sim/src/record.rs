@@ -1,8 +1,9 @@
 //! The one result type of a run. Every exporter (CSV, JSON, Markdown, HTML,
 //! JUnit) in the `reports` crate writes from these structs and nothing else.
 
-use crate::protocol::Outcome;
+use crate::protocol::{Cohort, Outcome};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Everything one run produced.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -161,4 +162,239 @@ pub struct AuditEvent {
     pub to: String,
     pub step: String,
     pub reason: String,
+}
+
+// ---- live runs ----------------------------------------------------------------
+//
+// What live mode measures beside the RunRecord, as plain data: the
+// `integration` crate fills it in, `reports` writes it.
+
+/// The single outcome of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestOutcome {
+    /// 2xx response (body fully read).
+    Ok,
+    /// 5xx response.
+    Http5xx,
+    /// Any other status (1xx/3xx/4xx).
+    HttpOther,
+    /// The connection could not be established (refused or otherwise failed).
+    ConnectRefused,
+    /// The connection failed after it was established: reset, closed before
+    /// the response, incomplete or unparsable response, broken body.
+    Reset,
+    /// No complete response before `intended + timeout` (including requests
+    /// that never got a connection in time).
+    Timeout,
+}
+
+impl RequestOutcome {
+    /// All kinds, in report order.
+    pub const ALL: [RequestOutcome; 6] = [
+        RequestOutcome::Ok,
+        RequestOutcome::Http5xx,
+        RequestOutcome::HttpOther,
+        RequestOutcome::ConnectRefused,
+        RequestOutcome::Reset,
+        RequestOutcome::Timeout,
+    ];
+
+    /// Stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Ok => "ok",
+            RequestOutcome::Http5xx => "http_5xx",
+            RequestOutcome::HttpOther => "http_other",
+            RequestOutcome::ConnectRefused => "connect_refused",
+            RequestOutcome::Reset => "reset",
+            RequestOutcome::Timeout => "timeout",
+        }
+    }
+
+    /// Outcome for an HTTP status code.
+    pub fn from_status(status: u16) -> RequestOutcome {
+        match status {
+            200..=299 => RequestOutcome::Ok,
+            500..=599 => RequestOutcome::Http5xx,
+            _ => RequestOutcome::HttpOther,
+        }
+    }
+
+    /// Whether this outcome contributes to the latency histograms (responses
+    /// and timeouts; fast connection failures would flatter the latency).
+    pub fn timed(self) -> bool {
+        matches!(
+            self,
+            RequestOutcome::Ok
+                | RequestOutcome::Http5xx
+                | RequestOutcome::HttpOther
+                | RequestOutcome::Timeout
+        )
+    }
+}
+
+impl std::fmt::Display for RequestOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counts per outcome kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeCounts {
+    pub ok: u64,
+    pub http_5xx: u64,
+    pub http_other: u64,
+    pub connect_refused: u64,
+    pub reset: u64,
+    pub timeout: u64,
+}
+
+impl OutcomeCounts {
+    /// Count one outcome.
+    pub fn add(&mut self, outcome: RequestOutcome) {
+        *self.slot(outcome) += 1;
+    }
+
+    /// Count for one kind.
+    pub fn get(&self, outcome: RequestOutcome) -> u64 {
+        match outcome {
+            RequestOutcome::Ok => self.ok,
+            RequestOutcome::Http5xx => self.http_5xx,
+            RequestOutcome::HttpOther => self.http_other,
+            RequestOutcome::ConnectRefused => self.connect_refused,
+            RequestOutcome::Reset => self.reset,
+            RequestOutcome::Timeout => self.timeout,
+        }
+    }
+
+    fn slot(&mut self, outcome: RequestOutcome) -> &mut u64 {
+        match outcome {
+            RequestOutcome::Ok => &mut self.ok,
+            RequestOutcome::Http5xx => &mut self.http_5xx,
+            RequestOutcome::HttpOther => &mut self.http_other,
+            RequestOutcome::ConnectRefused => &mut self.connect_refused,
+            RequestOutcome::Reset => &mut self.reset,
+            RequestOutcome::Timeout => &mut self.timeout,
+        }
+    }
+
+    /// Sum over all kinds.
+    pub fn total(&self) -> u64 {
+        self.ok + self.non_ok()
+    }
+
+    /// Sum over all kinds except `ok`.
+    pub fn non_ok(&self) -> u64 {
+        self.http_5xx + self.http_other + self.connect_refused + self.reset + self.timeout
+    }
+
+    /// Add another set of counts.
+    pub fn merge(&mut self, other: &OutcomeCounts) {
+        for o in RequestOutcome::ALL {
+            *self.slot(o) += other.get(o);
+        }
+    }
+}
+
+/// One non-ok request (`requests.csv`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DroppedRequest {
+    pub role: String,
+    /// The load generator's id (per role, `0..sent`).
+    pub id: u64,
+    /// Intended send time, wall seconds since the load started.
+    pub intended_s: f64,
+    /// Intended send time in scenario seconds.
+    pub time_s: f64,
+    /// Rollout phase (policy step) at the intended send time.
+    pub phase: String,
+    /// The backend that served or failed it (empty: none was picked).
+    pub backend: String,
+    /// `http_5xx`, `http_other`, `connect_refused`, `reset`, `timeout`.
+    pub kind: String,
+    pub status: Option<u16>,
+    pub latency_ms: f64,
+}
+
+/// A slot told to change version, and the containers involved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MoveRecord {
+    pub time_s: f64,
+    pub step: String,
+    pub role: String,
+    pub slot: u32,
+    /// `update`, `provision` or `decommission`.
+    pub action: &'static str,
+    pub to: Cohort,
+    /// The container that served the slot before (retired by this move).
+    pub from_backend: Option<String>,
+    /// The container started by this move (filled in once it started).
+    pub to_backend: Option<String>,
+}
+
+/// A fault as it was injected.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultRecord {
+    pub time_s: f64,
+    pub action: &'static str,
+    pub role: String,
+    pub backends: Vec<String>,
+    pub result: String,
+}
+
+/// Latency quantiles in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencyMs {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// The fields live mode adds to `summary.json` (flattened next to the
+/// simulator's [`Summary`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveSummary {
+    pub mode: &'static str,
+    pub run_id: String,
+    /// Scenario seconds per wall second.
+    pub time_scale: f64,
+    /// Offered requests per second (at the start, all roles).
+    pub rps: f64,
+    pub wall_duration_s: f64,
+    /// Wall time to build or find the image and bring the old version up.
+    pub setup_s: f64,
+    /// Wall time from the end of the load to everything removed.
+    pub teardown_s: f64,
+    /// Stopped early (SIGINT).
+    pub interrupted: bool,
+    /// Every non-ok request.
+    pub requests_dropped: u64,
+    pub dropped_budget: u64,
+    /// `pass` (dropped ≤ budget) or `fail`.
+    pub verdict: &'static str,
+    pub outcomes: OutcomeCounts,
+    /// From the intended send time (coordinated-omission corrected).
+    pub latency_ms: LatencyMs,
+    /// From the actual send time (not corrected).
+    pub service_latency_ms: LatencyMs,
+    pub router_retries: u64,
+    pub drain: bool,
+    pub health_gate: bool,
+    /// Version name → what ran (`good`, `errors=0.05`, an image).
+    pub versions: BTreeMap<String, String>,
+    pub containers_started: u64,
+    pub faults: Vec<FaultRecord>,
+    pub per_phase: BTreeMap<String, OutcomeCounts>,
+    /// The first non-ok requests, by intended send time.
+    pub first_dropped: Vec<DroppedRequest>,
+    /// Infrastructure errors (a container that would not start, …).
+    pub infra_errors: Vec<String>,
+    /// Containers and networks of the run still present after clean-up.
+    pub leftovers: Vec<String>,
 }
