@@ -1,6 +1,6 @@
 //! The subcommands.
 
-use crate::input::{load, load_with_text, BadInput};
+use crate::input::{load, load_with_text, update_out, write_out, BadInput};
 use anyhow::Result;
 use shakedown_integration::live::LiveSpec;
 use shakedown_reports::{self as reports, Output};
@@ -127,7 +127,7 @@ pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> 
     }
     let seed = seed.unwrap_or(sc.seed);
     let rec = sim::run(&sc, RunOptions::full(seed));
-    reports::write_atomic(
+    write_out(
         out,
         &run_outputs_with_html(&rec, &path.display().to_string()),
     )?;
@@ -155,23 +155,24 @@ pub fn demo(out: &Path) -> Result<ExitCode> {
         groups.push((rec.summary.policy.clone(), sc));
         runs.push(rec);
     }
+    // One set: the folder per policy and the comparison appear together
+    // (`monte-carlo/`, written next, is kept until it is replaced).
+    let mut set = Vec::new();
     for rec in &runs {
-        reports::write_atomic(
-            &out.join(&rec.summary.policy),
-            &run_outputs_with_html(rec, name),
-        )?;
+        for o in run_outputs_with_html(rec, name) {
+            set.push(Output::new(
+                format!("{}/{}", rec.summary.policy, o.name),
+                o.bytes,
+            ));
+        }
     }
     let summaries: Vec<_> = runs.iter().map(|r| &r.summary).collect();
     let title = format!("shakedown demo: {}", runs[0].summary.scenario);
     let md = reports::markdown::compare(&title, &summaries);
     let html = reports::html::compare_report(&title, &runs);
-    reports::write_atomic(
-        out,
-        &[
-            Output::new("report.md", md),
-            Output::new("report.html", html),
-        ],
-    )?;
+    set.push(Output::new("report.md", md));
+    set.push(Output::new("report.html", html));
+    update_out(out, &set)?;
     println!(
         "wrote {}/report.html (open it in a browser), report.md, and one folder per policy",
         out.display()

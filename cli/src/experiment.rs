@@ -13,10 +13,10 @@
 //! usual located error.
 
 use crate::input::{self, BadInput};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use shakedown_reports::{self as reports, compare, Output};
+use shakedown_reports::{compare, Output};
 use shakedown_sim::experiment::grid::{self, Segment};
 use shakedown_sim::experiment::{
     self as ex, GroupDef, Kind, Manifest, SeedSet, Shard, ShardInfo, MANIFEST_FORMAT,
@@ -153,7 +153,7 @@ fn execute(plan: Plan, shard: Option<&str>, out: &Path) -> Result<ExitCode> {
         }
         None => compare::outputs(&manifest, &seeds, &rows),
     };
-    reports::write_atomic(out, &outputs)?;
+    input::write_out(out, &outputs)?;
     let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
     println!(
         "{} runs in {:.2} s ({:.1} runs/s on {} threads); wrote {}/{{{}}}",
@@ -674,7 +674,28 @@ pub fn load_dir(dir: &Path) -> Result<Loaded> {
     })
 }
 
+/// Refuses an `--out` that is one of the inputs or contains one: writing
+/// the merged set replaces `--out`, which would destroy the shards.
+fn check_merge_out(dirs: &[PathBuf], out: &Path) -> Result<()> {
+    let Ok(out_abs) = std::fs::canonicalize(out) else {
+        return Ok(()); // does not exist yet: cannot be an input
+    };
+    for d in dirs {
+        if let Ok(d_abs) = std::fs::canonicalize(d) {
+            if d_abs.starts_with(&out_abs) {
+                return Err(bad(format!(
+                    "--out {}: is (or contains) the input {}; merge replaces --out, which would destroy its inputs: write to a new directory",
+                    out.display(),
+                    d.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<ExitCode> {
+    check_merge_out(dirs, out)?;
     let loaded: Vec<Loaded> = dirs.iter().map(|d| load_dir(d)).collect::<Result<_>>()?;
     let manifests: Vec<Manifest> = loaded.iter().map(|l| l.manifest.clone()).collect();
     let order = ex::check_shards(&manifests).map_err(bad)?;
@@ -685,7 +706,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<ExitCode> {
         .flat_map(|&i| loaded[i].rows.iter().cloned())
         .collect();
     let outputs = compare::outputs(&whole, &seeds, &rows);
-    reports::write_atomic(out, &outputs)?;
+    input::write_out(out, &outputs)?;
     println!(
         "merged {} shards ({} runs) of {} `{}`; wrote {}/{{{}}}",
         order.len(),
@@ -715,8 +736,7 @@ pub fn report(dir: &Path) -> Result<ExitCode> {
     }
     let a = compare::analyze(&l.manifest, &l.rows);
     let outputs = compare::reports(&l.manifest, &l.seeds, &l.rows, &a);
-    reports::write_atomic(dir, &outputs)
-        .with_context(|| format!("writing reports into {}", dir.display()))?;
+    input::update_out(dir, &outputs)?;
     println!(
         "re-rendered {}/{{summary.json,report.md,report.html}} from {} runs",
         dir.display(),

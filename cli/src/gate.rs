@@ -7,7 +7,7 @@
 //! (default: DIR) and prints the Markdown table.
 
 use crate::experiment;
-use crate::input::BadInput;
+use crate::input::{update_out, BadInput};
 use anyhow::Result;
 use shakedown_reports::{self as reports, compare, Output};
 use shakedown_sim::experiment::threshold::{self, GroupRuns, Thresholds};
@@ -97,7 +97,7 @@ pub fn gate(
     let md = reports::gate::markdown(&title, &checks);
     let xml = reports::junit::junit(&thresholds.display().to_string(), &checks);
     let out = out.unwrap_or(dir);
-    reports::write_atomic(
+    update_out(
         out,
         &[
             Output::new("junit.xml", xml),

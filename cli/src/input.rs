@@ -45,3 +45,23 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
     Scenario::parse_with(text, &path.display().to_string(), &loader)
         .map_err(|e| BadInput(e.to_string()).into())
 }
+
+/// Writes a command's output set into `--out` as one set (see
+/// [`shakedown_reports::write_atomic`]); a failure names the path and is the user's to
+/// fix (exit 2).
+pub fn write_out(dir: &Path, outputs: &[shakedown_reports::Output]) -> Result<()> {
+    shakedown_reports::write_atomic(dir, outputs).map_err(|e| out_error(dir, e))
+}
+
+/// Adds files to an existing output set (`gate`, `report`), keeping the rest.
+pub fn update_out(dir: &Path, outputs: &[shakedown_reports::Output]) -> Result<()> {
+    shakedown_reports::update_atomic(dir, outputs).map_err(|e| out_error(dir, e))
+}
+
+fn out_error(dir: &Path, e: std::io::Error) -> anyhow::Error {
+    BadInput(format!(
+        "--out {}: cannot write the outputs: {e}",
+        dir.display()
+    ))
+    .into()
+}

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::input::BadInput;
+use crate::input::{write_out, BadInput};
 
 /// The hidden subcommand that runs the watchdog (see `reaper`).
 pub const WATCHDOG_SUBCOMMAND: &str = "__watchdog";
@@ -390,7 +390,7 @@ pub fn live(a: &LiveArgs) -> Result<ExitCode> {
     };
     rt.shutdown_timeout(Duration::from_secs(2));
 
-    reports::write_atomic(&a.out, &outputs(&rec))?;
+    write_out(&a.out, &outputs(&rec))?;
     print_result(&rec);
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,events.csv,requests.csv,latency.hdr,report.md,report.html}}",

@@ -291,3 +291,69 @@ fn run_replays_a_live_scenarios_chaos_in_the_simulator() {
     assert_eq!(chaos.len(), 1, "{ev}");
     assert!(chaos[0].starts_with("6.0,fault,2,web,"), "{}", chaos[0]);
 }
+
+// issue 15 item 7: outputs were renamed into place one by one (a kill left a
+// mix of two runs and a stray `.tmp`), and `--out` errors did not name the path.
+#[test]
+fn run_replaces_its_output_set_whole_and_out_errors_name_the_path() {
+    let root = scratch("out-set");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("requests.csv"), "from an earlier live run\n").unwrap();
+    let o = shakedown(&[
+        "run",
+        "scenarios/rolling-basic.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "events.csv",
+            "report.html",
+            "report.md",
+            "summary.json",
+            "timeseries.csv"
+        ]
+    );
+    let beside: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+    assert_eq!(beside.len(), 1, "no staging directory is left beside --out");
+
+    // A directory holding the user's own files is not replaced.
+    let mine = root.join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    let o = shakedown(&[
+        "run",
+        "scenarios/rolling-basic.toml",
+        "--out",
+        mine.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains(mine.to_str().unwrap()) && err.contains("notes.txt"),
+        "{err}"
+    );
+    assert!(mine.join("notes.txt").exists());
+
+    // `--out` naming a file: exit 2, and the message names the path.
+    let file = root.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = shakedown(&[
+        "run",
+        "scenarios/rolling-basic.toml",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(err.contains(&format!("--out {}", file.display())), "{err}");
+}

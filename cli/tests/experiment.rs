@@ -213,6 +213,36 @@ fn three_shards_merge_into_exactly_the_unsharded_output() {
     // `report` on a shard says to merge first.
     let o = shakedown(&["report", s(&shards[0])]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // issue 15 item 7: merging into one of the inputs would replace (destroy) it.
+    let before = read(shards[0].join("compare.csv"));
+    let o = shakedown(&[
+        "merge",
+        s(&shards[0]),
+        s(&shards[1]),
+        s(&shards[2]),
+        "--out",
+        s(&shards[0]),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("--out {}", s(&shards[0])))
+            && text(&o).contains("would destroy its inputs"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(read(shards[0].join("compare.csv")), before);
+    // ... and so would merging into a folder holding an input.
+    let parent = shards[0].parent().unwrap();
+    let o = shakedown(&[
+        "merge",
+        s(&shards[0]),
+        s(&shards[1]),
+        s(&shards[2]),
+        "--out",
+        s(parent),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(read(shards[0].join("compare.csv")), before);
 }
 
 #[test]

@@ -25,4 +25,4 @@ pub mod plots;
 pub mod plots_experiment;
 mod write;
 
-pub use write::{write_atomic, Output};
+pub use write::{is_output_name, update_atomic, write_atomic, Output};
