@@ -357,3 +357,25 @@ fn run_replaces_its_output_set_whole_and_out_errors_name_the_path() {
     let (_, err) = text(&o);
     assert!(err.contains(&format!("--out {}", file.display())), "{err}");
 }
+
+// issue 15 items 5 and 6: at rps = 1e17 counts wrapped (5.8e17 reported for
+// ~7.2e20, exit 0), and at ~1e306 rps `run` hung in the plots.
+#[test]
+fn traffic_whose_counts_cannot_be_represented_is_rejected_with_a_location() {
+    for (file, shown) in [
+        ("40-rps-1e17-wraps-counts.toml", "7.200e20"),
+        ("41-rps-1e306-hangs-the-plots.toml", "more than 1.8e308"),
+    ] {
+        let out = scratch(file);
+        let path = format!("sim/tests/data/malformed/{file}");
+        let o = shakedown(&["run", &path, "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+        let (_, err) = text(&o);
+        assert!(
+            err.contains(&format!("{path}:12:7: `traffic.rps`: "))
+                && err.contains(&format!("is {shown} requests; at most 2^53")),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}

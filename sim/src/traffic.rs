@@ -116,6 +116,17 @@ impl Traffic {
         }
     }
 
+    /// An upper bound of [`Traffic::rps_at`] over the whole run: the peak of
+    /// the base curve times a weekend factor above 1 and every spike factor
+    /// above 1 (as if all spikes overlapped). Bounds the counts a run can
+    /// reach at validation.
+    pub fn rps_upper_bound(&self) -> f64 {
+        let weekend = self.weekend_factor.max(1.0);
+        self.spikes
+            .iter()
+            .fold(self.peak_rps() * weekend, |r, s| r * s.factor.max(1.0))
+    }
+
     /// Offered requests per second at `t_s` seconds into the run.
     pub fn rps_at(&self, t_s: f64) -> f64 {
         let base = match &self.curve {

@@ -611,7 +611,7 @@ impl<'s> World<'s> {
                             failed: split[c],
                             ..Sample::default()
                         };
-                        failed += split[c];
+                        failed = failed.saturating_add(split[c]);
                         continue;
                     }
                 }
@@ -624,9 +624,9 @@ impl<'s> World<'s> {
                     err_share,
                 );
                 m[c] = self.app_outcomes(ri, c, split[c], infra, version);
-                failed += m[c].failed;
+                failed = failed.saturating_add(m[c].failed);
             }
-            requests += n;
+            requests = requests.saturating_add(n);
             self.current[ri] = m;
         }
         let mut row = TickRow::traffic(t, rps, requests, failed);

@@ -271,10 +271,12 @@ impl<'s> Rollout<'s> {
         let row = env.measure(now, &mut self.log);
         let (current, endpoints) = env.scrapes();
         self.monitor.publish(current, endpoints);
-        self.requests_total += row.requests;
-        self.requests_failed += row.failed;
+        // Saturating: validation bounds a run below 2^53 requests, so a
+        // saturated count would be a bug, never a silent wrap.
+        self.requests_total = self.requests_total.saturating_add(row.requests);
+        self.requests_failed = self.requests_failed.saturating_add(row.failed);
         if self.started_at.is_some() && self.finished.is_none() {
-            self.failed_during_rollout += row.failed;
+            self.failed_during_rollout = self.failed_during_rollout.saturating_add(row.failed);
         }
         let desired = self.sc.host_count().max(1);
         let unavailable = desired.saturating_sub(row.serving as u64);
@@ -506,7 +508,8 @@ impl<'s> Rollout<'s> {
             success_rate: if self.requests_total == 0 {
                 1.0
             } else {
-                (self.requests_total - self.requests_failed) as f64 / self.requests_total as f64
+                self.requests_total.saturating_sub(self.requests_failed) as f64
+                    / self.requests_total as f64
             },
             peak_hosts_unavailable_pct: self.peak_unavailable_pct,
             hosts_on_new_pct: 100.0 * facts.hosts_on_new as f64 / facts.hosts_live.max(1) as f64,

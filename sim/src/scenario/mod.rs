@@ -251,6 +251,7 @@ fn validate(
 
     // Traffic first: role capacities default from its peak.
     let traffic = validate_traffic(c, raw.traffic, load)?;
+    check_request_count(c, &traffic, raw.duration)?;
 
     let target_utilization = raw.fleet.target_utilization.unwrap_or(0.7);
     if !(target_utilization > 0.0 && target_utilization <= 1.0) {
@@ -460,6 +461,43 @@ fn validate(
         policy,
         live,
     })
+}
+
+/// The most requests a run may offer: 2^53, the largest count an `f64`
+/// (rates, shares, Poisson draws) still holds exactly. Counts are `u64`, but
+/// they are drawn from and compared with `f64` rates.
+pub const MAX_REQUESTS_PER_RUN: f64 = 9_007_199_254_740_992.0;
+
+/// Rejects traffic whose request count over the run cannot be represented
+/// exactly (issue 15: at rps = 1e17 counts wrapped, and at ~1e306 rps the
+/// plots never finished).
+fn check_request_count(
+    c: &Checker<'_>,
+    traffic: &Traffic,
+    duration: SimDuration,
+) -> Result<(), ScenarioError> {
+    let bound = traffic.rps_upper_bound() * duration.as_secs_f64();
+    if bound < MAX_REQUESTS_PER_RUN {
+        return Ok(());
+    }
+    let shown = if bound.is_finite() {
+        format!("{bound:.3e}")
+    } else {
+        format!("more than {:.1e}", f64::MAX)
+    };
+    let field = match &traffic.curve {
+        Curve::Constant { .. } => "traffic.rps",
+        Curve::Diurnal { .. } => "traffic.peak_rps",
+        Curve::Replay { .. } => "traffic.scale",
+    };
+    Err(c.err(
+        field,
+        format!(
+            "peak rate (with weekend factor and spikes) × duration ({duration}) is {shown} requests; \
+             at most 2^53 = {MAX_REQUESTS_PER_RUN:.0} per run, the largest count held exactly \
+             (counts are drawn from f64 rates): lower the rate or the duration"
+        ),
+    ))
 }
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
