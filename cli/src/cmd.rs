@@ -117,6 +117,13 @@ fn print_summary(rec: &RunRecord) {
         s.peak_hosts_unavailable_pct,
         s.hosts_on_new_pct
     );
+    if s.audit_rows_dropped > 0 {
+        println!(
+            "  note: events.csv holds the first {} audit rows; {} more were counted but not kept (audit_rows_dropped in summary.json)",
+            sim::rollout::audit::MAX_AUDIT_ROWS,
+            s.audit_rows_dropped
+        );
+    }
 }
 
 pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> Result<ExitCode> {

@@ -60,7 +60,15 @@ pub struct Summary {
     /// rolled back.
     pub time_to_rollback_s: Option<f64>,
     pub events_processed: u64,
+    /// Audit rows past the in-memory limit (1,000,000), counted but not in
+    /// `events.csv`; absent when none were dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audit_rows_dropped: u64,
     pub shakedown_version: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One row of `timeseries.csv`.

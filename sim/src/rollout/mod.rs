@@ -24,7 +24,7 @@
 //! sleeps until `t` on a scaled wall clock, and both then call
 //! [`Rollout::tick`] — the same loop with a different clock.
 
-mod audit;
+pub mod audit;
 mod monitor;
 mod picker;
 
@@ -522,6 +522,7 @@ impl<'s> Rollout<'s> {
                 _ => None,
             },
             events_processed: facts.events + self.ticks_processed,
+            audit_rows_dropped: self.log.dropped(),
             shakedown_version: crate::VERSION.to_string(),
         };
         RunRecord {

@@ -410,6 +410,7 @@ fn validate(
         .enumerate()
         .map(|(i, f)| validate_fault(c, i, f, &role_names, &change.to))
         .collect::<Result<Vec<_>, _>>()?;
+    check_fault_events(c, &faults, &roles, raw.duration)?;
     let monitoring = Monitoring {
         lag: raw
             .monitoring
@@ -498,6 +499,48 @@ fn check_request_count(
              (counts are drawn from f64 rates): lower the rate or the duration"
         ),
     ))
+}
+
+/// The most kernel panics a run may expect (hosts × duration / mtbf, at
+/// the highest IO factor): each is an event to schedule and audit rows to
+/// keep, and at fleet scale a short `mtbf` grew memory past 5 GB (issue 15).
+pub const MAX_EXPECTED_FAULT_EVENTS: f64 = 10_000_000.0;
+
+fn check_fault_events(
+    c: &Checker<'_>,
+    faults: &[FaultRule],
+    roles: &[Role],
+    duration: SimDuration,
+) -> Result<(), ScenarioError> {
+    for (i, f) in faults.iter().enumerate() {
+        let FaultRule::KernelPanic {
+            on,
+            mtbf,
+            io_factor,
+            ..
+        } = f
+        else {
+            continue;
+        };
+        let hosts: f64 = roles
+            .iter()
+            .filter(|r| on.roles.is_empty() || on.roles.contains(&r.name))
+            .map(|r| r.hosts as f64)
+            .sum();
+        let factor = io_factor.values().copied().fold(1.0, f64::max);
+        let expected = hosts * duration.as_secs_f64() / mtbf.as_secs_f64() * factor;
+        if expected > MAX_EXPECTED_FAULT_EVENTS {
+            return Err(c.err(
+                &format!("faults[{i}].mtbf"),
+                format!(
+                    "{hosts} hosts × {duration} / {mtbf} (at io factor {factor}) expects {expected:.3e} panics; \
+                     at most {MAX_EXPECTED_FAULT_EVENTS:.0} per run, so that memory stays bounded \
+                     (every panic is scheduled and audited): raise `mtbf`, match fewer hosts or shorten `duration`"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
