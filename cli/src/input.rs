@@ -28,6 +28,33 @@ pub fn load_with_text(path: &Path) -> Result<(Scenario, String)> {
     Ok((parse_scenario(&text, path)?, text))
 }
 
+/// The largest replay file read (64 MiB: about two million `time_s,rps`
+/// points, years of per-minute data).
+pub const MAX_REPLAY_BYTES: u64 = 64 << 20;
+
+/// Reads a regular file of at most `limit` bytes as UTF-8. Anything else is
+/// refused before it is opened: a FIFO would block forever and a device such
+/// as `/dev/urandom` would be read until memory runs out (issue 15).
+pub fn read_regular(path: &Path, limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file (a FIFO, device or directory is not read)".into());
+    }
+    let too_big = |n: u64| format!("{n} bytes, more than the limit of {limit} bytes");
+    if meta.len() > limit {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+}
+
 /// Parses scenario text; files it references (a traffic replay CSV) are
 /// read relative to the scenario's folder, falling back to the working
 /// directory.
@@ -40,7 +67,8 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
         } else {
             Path::new(rel).to_path_buf()
         };
-        std::fs::read_to_string(&p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+        read_regular(&p, MAX_REPLAY_BYTES)
+            .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
     };
     Scenario::parse_with(text, &path.display().to_string(), &loader)
         .map_err(|e| BadInput(e.to_string()).into())

@@ -379,3 +379,63 @@ fn traffic_whose_counts_cannot_be_represented_is_rejected_with_a_location() {
         assert!(!out.exists());
     }
 }
+
+// issue 15 item 5: a replay file that is a FIFO blocked `run` forever, and
+// `/dev/urandom` was read until memory ran out.
+#[test]
+fn replay_files_must_be_regular_files_under_the_size_limit() {
+    let dir = scratch("replay-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(
+        made.is_ok_and(|s| s.success()),
+        "mkfifo is needed for this test"
+    );
+    let big = dir.join("big.csv");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    for (replay, message) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/urandom", "not a regular file"),
+        (
+            big.to_str().unwrap(),
+            "67108865 bytes, more than the limit of 67108864 bytes",
+        ),
+    ] {
+        let scenario = dir.join("s.toml");
+        std::fs::write(
+            &scenario,
+            format!(
+                "name = \"m\"\nduration = \"1h\"\n\n[fleet]\n[[fleet.roles]]\nname = \"api\"\nhosts = 4\n\n\
+                 [traffic]\ncurve = \"replay\"\nfile = \"{replay}\"\n\n\
+                 [change]\nfrom = \"a\"\nto = \"b\"\n\n[policy]\nkind = \"rolling\"\nmax_unavailable = 1\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+            .args(["validate", scenario.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("validate with replay file {replay} did not finish within 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{replay}: {:?}", text(&o));
+        let (_, err) = text(&o);
+        assert!(
+            err.contains("s.toml:11:8: `traffic.file`: ")
+                && err.contains(&format!("cannot read `{replay}`: {message}")),
+            "{err}"
+        );
+    }
+}
