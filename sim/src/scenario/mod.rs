@@ -299,6 +299,17 @@ fn validate(
         if zones.is_empty() || zones.iter().any(|z| z.trim().is_empty()) {
             return Err(c.err(&f("zones"), "must list at least one non-empty zone name"));
         }
+        if zones.len() > MAX_ZONES_PER_ROLE {
+            return Err(c.err(
+                &f("zones"),
+                format!(
+                    "at most {MAX_ZONES_PER_ROLE} zones per role, got {}: `waves` validation \
+                     compares zone lists in time that grows with the square of the zone count \
+                     (100,000 zones took 45 s to validate)",
+                    zones.len()
+                ),
+            ));
+        }
         let share = r.traffic_share.unwrap_or(r.hosts as f64);
         if !(share.is_finite() && share >= 0.0) {
             return Err(c.err(&f("traffic_share"), format!("must be ≥ 0, got {share}")));
@@ -463,6 +474,9 @@ fn validate(
         live,
     })
 }
+
+/// The most zones one role may list.
+pub const MAX_ZONES_PER_ROLE: usize = 1_000;
 
 /// The most requests a run may offer: 2^53, the largest count an `f64`
 /// (rates, shares, Poisson draws) still holds exactly. Counts are `u64`, but
