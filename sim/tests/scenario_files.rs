@@ -95,3 +95,34 @@ fn every_shipped_scenario_parses_runs_and_round_trips() {
         }
     }
 }
+
+// issue 15 item 6: counts of a replayed curve wrap too; the error points at
+// `scale` when one is given, else at the file whose rates are too high.
+#[test]
+fn a_replay_whose_counts_cannot_be_represented_is_rejected() {
+    let text = |scale: &str| {
+        format!(
+            "name = \"m\"\nduration = \"1h\"\n\n[fleet]\n[[fleet.roles]]\nname = \"api\"\nhosts = 4\n\n\
+             [traffic]\ncurve = \"replay\"\nfile = \"r.csv\"\n{scale}\n\
+             [change]\nfrom = \"a\"\nto = \"b\"\n\n[policy]\nkind = \"rolling\"\nmax_unavailable = 1\n"
+        )
+    };
+    let load = |rate: &'static str| {
+        move |_: &str| -> Result<String, String> { Ok(format!("time_s,rps\n0,{rate}\n60,1\n")) }
+    };
+    let e = Scenario::parse_with(&text(""), "r.toml", &load("1e300")).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.line, e.column),
+        ("traffic.file", 11, 8),
+        "{e}"
+    );
+    assert!(e.message.contains("at most 2^53"), "{e}");
+    let e = Scenario::parse_with(&text("scale = 1e15"), "r.toml", &load("1000")).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.line, e.column),
+        ("traffic.scale", 12, 9),
+        "{e}"
+    );
+    // Just under the limit is accepted: 2.5e12 rps for an hour is 9.0e15 requests.
+    Scenario::parse_with(&text("scale = 2.5e9"), "r.toml", &load("1000")).unwrap();
+}

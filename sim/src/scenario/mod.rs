@@ -503,7 +503,8 @@ fn check_request_count(
     let field = match &traffic.curve {
         Curve::Constant { .. } => "traffic.rps",
         Curve::Diurnal { .. } => "traffic.peak_rps",
-        Curve::Replay { .. } => "traffic.scale",
+        Curve::Replay { scale, .. } if *scale != 1.0 => "traffic.scale",
+        Curve::Replay { .. } => "traffic.file",
     };
     Err(c.err(
         field,
