@@ -12,7 +12,7 @@
 //! and the result is parsed like any scenario file, so a bad value gets the
 //! usual located error.
 
-use crate::input::{self, BadInput};
+use crate::input::{self, parse_at, BadInput};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -41,22 +41,6 @@ fn read(path: &Path, what: &str) -> Result<String> {
 
 fn digest(text: &str) -> String {
     format!("{:016x}", sim::rng::stream_id(text))
-}
-
-/// Parses an edited scenario as if it were the file at `path`: files it
-/// references (a replay trace) resolve beside it, as for `shakedown run`.
-fn parse_at(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let loader = move |rel: &str| -> Result<String, String> {
-        let beside = dir.join(rel);
-        let p = if beside.exists() {
-            beside
-        } else {
-            PathBuf::from(rel)
-        };
-        std::fs::read_to_string(&p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
-    };
-    Scenario::parse_with(text, &path.display().to_string(), &loader)
 }
 
 /// Runs every unit of `units` (seed-major over `scenarios`) in parallel and

@@ -2,7 +2,7 @@
 //! with errors the user must fix ([`BadInput`], exit code 2).
 
 use anyhow::Result;
-use shakedown_sim::Scenario;
+use shakedown_sim::{Scenario, ScenarioError};
 use std::fmt;
 use std::path::Path;
 
@@ -55,10 +55,11 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
 }
 
-/// Parses scenario text; files it references (a traffic replay CSV) are
-/// read relative to the scenario's folder, falling back to the working
-/// directory.
-pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
+/// Parses scenario text as the file at `path`; files it references (a
+/// traffic replay CSV) are read relative to the scenario's folder, falling
+/// back to the working directory, and only if they are regular files under
+/// [`MAX_REPLAY_BYTES`].
+pub fn parse_at(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let loader = move |rel: &str| -> Result<String, String> {
         let beside = dir.join(rel);
@@ -71,7 +72,11 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
             .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
     };
     Scenario::parse_with(text, &path.display().to_string(), &loader)
-        .map_err(|e| BadInput(e.to_string()).into())
+}
+
+/// [`parse_at`], its error one the user must fix (exit 2).
+pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario> {
+    parse_at(text, path).map_err(|e| BadInput(e.to_string()).into())
 }
 
 /// Writes a command's output set into `--out` as one set (see
