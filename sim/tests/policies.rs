@@ -641,7 +641,7 @@ mod judges {
     };
     use shakedown_sim::analysis::{AnalysisPhase, AnalysisRun, Condition, Query, Scope};
     use shakedown_sim::policy::{Action, GroupView, Observation, Sample};
-    use shakedown_sim::stats::Direction;
+    use shakedown_sim::stats::{Direction, OutlierStrategy};
     use shakedown_sim::time::{SimDuration, SimTime};
     use AnalysisPhase::*;
 
@@ -865,6 +865,8 @@ mod judges {
                     must_have_data: false,
                     allowed_increase: 1.0,
                     allowed_decrease: 1.0,
+                    outlier_strategy: OutlierStrategy::Keep,
+                    outlier_factor: 3.0,
                 }],
                 pass: 95.0,
                 marginal: 75.0,
@@ -950,6 +952,59 @@ mod judges {
         assert_eq!(p, Failed);
         let (p, text) = judge_over(&kayenta(0), &[(5, 1); 5]);
         assert_eq!(p, Failed, "min_samples = 0 disables the guard: {text}");
+    }
+
+    /// Issue 10 item 13: a series keeps its outliers unless it says
+    /// `outlier_strategy = "remove"` (Kayenta's opt-in `outliers.strategy`);
+    /// its factor falls back to the metric's `outlier_factor`, then 3.
+    #[test]
+    fn kayenta_series_keep_outliers_unless_told_to_remove_them() {
+        let sc = crate::in_place(
+            r#"kind = "canary"
+steps = [{ set_weight = 20 }, { analysis = { template = "j" } }]"#,
+            r#"[analysis.j]
+[[analysis.j.metrics]]
+name = "judge"
+provider = "kayenta"
+count = 1
+outlier_factor = 2.0
+series = [
+  { query = "error-count", name = "kept" },
+  { query = "error-count", name = "removed", outlier_strategy = "remove" },
+  { query = "error-count", name = "own", outlier_strategy = "remove", outlier_factor = 1.5 },
+]"#,
+        );
+        let resolved: toml::Value = toml::from_str(&sc.to_toml()).unwrap();
+        let mut found = Vec::new();
+        find_series(&resolved, &mut found);
+        assert_eq!(
+            found,
+            [
+                ("kept".to_string(), "keep".to_string(), 2.0),
+                ("removed".to_string(), "remove".to_string(), 2.0),
+                ("own".to_string(), "remove".to_string(), 1.5),
+            ],
+            "{}",
+            sc.to_toml()
+        );
+    }
+
+    /// Every judge series in a resolved scenario: (name, strategy, factor).
+    fn find_series(v: &toml::Value, out: &mut Vec<(String, String, f64)>) {
+        match v {
+            toml::Value::Table(t) => {
+                if let (Some(n), Some(s), Some(f)) = (
+                    t.get("name").and_then(|x| x.as_str()),
+                    t.get("outlier_strategy").and_then(|x| x.as_str()),
+                    t.get("outlier_factor").and_then(|x| x.as_float()),
+                ) {
+                    out.push((n.to_string(), s.to_string(), f));
+                }
+                t.values().for_each(|x| find_series(x, out));
+            }
+            toml::Value::Array(a) => a.iter().for_each(|x| find_series(x, out)),
+            _ => {}
+        }
     }
 }
 
