@@ -1341,3 +1341,141 @@ fn deploy_window_never_holds_back_a_rollback() {
     assert_eq!(rec.summary.outcome, "rolled_back");
     assert_eq!(rec.summary.rollout_duration_s, 210.0);
 }
+
+// ---- issue 10 item 1: draining hosts in the rolling plan --------------------------
+
+/// Issue 10 item 1: in replace mode the plan counted old hosts still
+/// draining as unhealthy old hosts to clean up, and decommissioned more
+/// serving hosts every tick of a drain longer than one tick. Kubernetes
+/// counts terminating pods neither as replicas nor as available, so no tick
+/// may have fewer than `replicas − maxUnavailable` hosts serving.
+mod draining {
+    use shakedown_sim::{run, RunOptions, Scenario};
+
+    /// The fewest hosts serving in any tick, and whether the rollout
+    /// completed.
+    fn min_serving(sc: &Scenario) -> (u32, u32, String) {
+        let rec = run(sc, RunOptions::full(sc.seed));
+        let min = rec.ticks.iter().map(|t| t.serving).min().unwrap();
+        let at = rec
+            .ticks
+            .iter()
+            .find(|t| t.serving == min)
+            .map(|t| t.time_s as u32)
+            .unwrap();
+        (min, at, format!("{:?}", rec.summary.outcome))
+    }
+
+    #[test]
+    fn ten_hosts_surge_0_unavailable_2_drain_10s_keep_8_serving() {
+        let text = r#"
+name = "drain-10"
+description = "10 hosts, replace, surge 0, unavailable 2, drain 10 s, 1 s ticks"
+duration = "1h"
+tick = "1s"
+seed = 3
+
+[fleet]
+detection_delay = "5s"
+[[fleet.roles]]
+name = "api"
+hosts = 10
+zones = ["a"]
+capacity_rps = 100
+
+[traffic]
+curve = "constant"
+rps = 400
+
+[change]
+from = "1"
+to = "2"
+mode = "replace"
+drain = "10s"
+provision_time = "30s"
+
+[policy]
+kind = "rolling"
+max_surge = 0
+max_unavailable = 2
+"#;
+        let sc = Scenario::parse(text, "drain-10.toml").unwrap();
+        let (min, at, outcome) = min_serving(&sc);
+        assert!(
+            min >= 8,
+            "{min} of 10 serving at {at} s (max_unavailable 2)"
+        );
+        assert_eq!(outcome, "Completed");
+    }
+
+    /// The canary's promotion (and Flagger's) rolls the rest with the same
+    /// plan: the same bound holds there.
+    #[test]
+    fn canary_promotion_in_replace_mode_with_a_drain_keeps_min_available() {
+        for policy in [
+            "kind = \"canary\"\nmax_surge = 0\nmax_unavailable = 2\nsteps = [{ set_weight = 20 }, { pause = { duration = \"1m\" } }]",
+            "kind = \"flagger\"\ninterval = \"1m\"\nmax_unavailable = 2\nstep_weight = 10\nmax_weight = 30\nmetrics = [{ query = \"success-rate\", min = 0.5 }]",
+        ] {
+            let text = format!(
+                r#"
+name = "drain-canary"
+description = "10 hosts, replace, drain 10 s, 1 s ticks"
+duration = "1h"
+tick = "1s"
+seed = 3
+
+[fleet]
+detection_delay = "5s"
+[[fleet.roles]]
+name = "api"
+hosts = 10
+zones = ["a"]
+capacity_rps = 100
+
+[traffic]
+curve = "constant"
+rps = 400
+
+[change]
+from = "1"
+to = "2"
+mode = "replace"
+drain = "10s"
+provision_time = "30s"
+
+[policy]
+{policy}
+"#
+            );
+            let sc = Scenario::parse(&text, "drain-canary.toml").unwrap_or_else(|e| panic!("{e}"));
+            let (min, at, outcome) = min_serving(&sc);
+            assert!(min >= 8, "{policy}: {min} of 10 serving at {at} s");
+            assert_eq!(outcome, "Completed", "{policy}");
+        }
+    }
+
+    #[test]
+    fn rolling_basic_in_replace_mode_with_a_60s_drain_keeps_36_of_40_serving() {
+        let path = format!(
+            "{}/../scenarios/rolling-basic.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("mode = \"in-place\"\n"),
+            "rolling-basic changed"
+        );
+        let text = text.replace(
+            "mode = \"in-place\"\n",
+            "mode = \"replace\"\ndrain = \"60s\"\nprovision_time = \"1m\"\n",
+        );
+        let sc = Scenario::parse(&text, &path).unwrap();
+        let (min, at, outcome) = min_serving(&sc);
+        // 10 % of 40, rounded down: 4 may be out of service at once.
+        assert!(
+            min >= 36,
+            "{min} of 40 serving at {at} s (max_unavailable 10 %)"
+        );
+        assert_eq!(outcome, "Completed");
+    }
+}

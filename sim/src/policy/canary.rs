@@ -31,6 +31,7 @@
 use super::common::{
     new_available, promotion_stalled, replicas_for_weight, roll_forward, scale_new, Flow, Rollback,
 };
+use super::rolling::Terminating;
 use super::spec::{analysis, Context, PolicySpec, RawIntOrPercent};
 use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
@@ -223,6 +224,8 @@ pub struct Canary {
     scale: Option<CanaryScale>,
     state: State,
     milestones: Milestones,
+    /// Old hosts the promotion decommissioned that still drain.
+    terminating: Vec<Terminating>,
 }
 
 impl Canary {
@@ -235,6 +238,7 @@ impl Canary {
             scale: None,
             state: State::Enter,
             milestones: Milestones::default(),
+            terminating: Vec::new(),
         }
     }
 
@@ -518,6 +522,7 @@ impl Canary {
             self.spec.max_surge,
             self.spec.max_unavailable,
             obs,
+            &mut self.terminating,
             "promote",
             out,
         );
