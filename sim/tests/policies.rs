@@ -1479,3 +1479,56 @@ provision_time = "30s"
         assert_eq!(outcome, "Completed");
     }
 }
+
+/// Issue 10 item 3: Kubernetes caps only maxUnavailable at 100 %
+/// (`ValidateRollingUpdateDeployment`, kubernetes/kubernetes
+/// pkg/apis/apps/validation/validation.go at
+/// 2dd1588c490775be7cd90d0afc59c6dcef07032a); a maxSurge of "150%" is valid.
+/// Unparsable values ("oops", "urg" in `TestResolveFenceposts`) are errors.
+#[test]
+fn rolling_surge_and_unavailable_validation() {
+    let parse = |policy: &str| {
+        let text = format!(
+            r#"
+name = "surge"
+description = "validation"
+duration = "1h"
+tick = "15s"
+seed = 1
+[fleet]
+detection_delay = "30s"
+[[fleet.roles]]
+name = "api"
+hosts = 10
+zones = ["a"]
+capacity_rps = 100
+[traffic]
+curve = "constant"
+rps = 100
+[change]
+from = "1"
+to = "2"
+mode = "replace"
+provision_time = "1m"
+[policy]
+{policy}
+"#
+        );
+        Scenario::parse(&text, "surge.toml").map_err(|e| e.to_string())
+    };
+    let sc = parse("kind = \"rolling\"\nmax_surge = \"150%\"\nmax_unavailable = 0").unwrap();
+    let rec = full(&sc);
+    // 150 % of 10 rounds up to 15 ≥ the 10 missing: every new host at once.
+    let most = rec.ticks.iter().map(|t| t.provisioning).max().unwrap();
+    assert_eq!(most, 10);
+    assert_eq!(format!("{:?}", rec.summary.outcome), "Completed");
+    assert!(
+        parse("kind = \"canary\"\nmax_surge = \"300%\"\nsteps = [{ set_weight = 20 }]").is_ok()
+    );
+    let e = parse("kind = \"rolling\"\nmax_unavailable = \"150%\"").unwrap_err();
+    assert!(e.contains("max_unavailable") && e.contains("100%"), "{e}");
+    let e = parse("kind = \"rolling\"\nmax_surge = \"oops\"").unwrap_err();
+    assert!(e.contains("max_surge"), "{e}");
+    let e = parse("kind = \"rolling\"\nmax_unavailable = \"urg\"").unwrap_err();
+    assert!(e.contains("max_unavailable"), "{e}");
+}

@@ -154,7 +154,7 @@ impl RawCanary {
             });
         }
         let surge = match &self.max_surge {
-            Some(v) => c.int_or_percent("policy.max_surge", v)?,
+            Some(v) => c.surge("policy.max_surge", v)?,
             None => match mode {
                 ChangeMode::InPlace => IntOrPercent::Count(0),
                 ChangeMode::Replace => IntOrPercent::Percent(25),

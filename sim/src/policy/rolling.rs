@@ -5,6 +5,8 @@
 //! - `maxSurge` resolves from a percentage of `replicas` **rounding up**,
 //!   `maxUnavailable` **rounding down**; if both resolve to 0, unavailable
 //!   becomes 1 (writing both as literal 0 is rejected by validation);
+//!   only `maxUnavailable` is capped at 100 %: a `maxSurge` of `"200%"` is
+//!   valid, as in Kubernetes' `ValidateRollingUpdateDeployment`;
 //! - scale up the new ReplicaSet to at most `replicas + maxSurge` pods in all;
 //! - old pods may go while `all − minAvailable − newUnavailable > 0`, unhealthy
 //!   old pods first, then available ones down to `minAvailable = replicas −
@@ -58,7 +60,7 @@ impl RawRolling {
             ChangeMode::Replace => IntOrPercent::Percent(25),
         };
         let surge = match &self.max_surge {
-            Some(v) => c.int_or_percent("policy.max_surge", v)?,
+            Some(v) => c.surge("policy.max_surge", v)?,
             None => default_surge,
         };
         let unavailable = match &self.max_unavailable {
@@ -432,6 +434,11 @@ mod tests {
             (10, Percent(100),Count(0),    Replace, (10, 0),10, 0, 0, 10),
             (5,  Count(0),    Percent(100),InPlace, (0, 5), 0, 5, 0, 0),
             (7,  Percent(10), Percent(10), Replace, (1, 0), 1, 0, 0, 7),
+            // Issue 10 item 3: maxSurge above 100 % is valid (only
+            // maxUnavailable is capped); the surge is capped by what is
+            // missing from `replicas`, so 200 % of 10 brings up all 10.
+            (10, Percent(200),Count(0),    Replace, (20, 0),10, 0, 0, 10),
+            (3,  Percent(150),Percent(25), Replace, (5, 0), 3, 0, 0, 3),
         ];
         for &(replicas, s, u, mode, fence, prov, upd, decom, min_avail) in table {
             let (ms, mu) = resolve_fenceposts(s, u, replicas);
@@ -447,6 +454,28 @@ mod tests {
                 ),
                 (prov, upd, decom, min_avail),
                 "plan for {replicas} {s:?} {u:?} {mode:?}"
+            );
+        }
+    }
+
+    /// Kubernetes' own table: `TestResolveFenceposts` in
+    /// kubernetes/kubernetes pkg/controller/deployment/util/deployment_util_test.go
+    /// at 977e6e96df24a5f9f81978c18afb97c72cc545f9 (its rows with an
+    /// unparsable value, "oops" and "urg", are validation errors here:
+    /// `sim/tests/policies.rs` `rolling_surge_and_unavailable_validation`).
+    #[test]
+    fn kubernetes_resolve_fenceposts_table() {
+        #[rustfmt::skip]
+        let table: &[(IntOrPercent, IntOrPercent, u32, (u32, u32))] = &[
+            // maxSurge    maxUnavailable desired (surge, unavailable)
+            (Percent(0),  Percent(0),  0,  (0, 1)),
+            (Percent(39), Percent(39), 10, (4, 3)),
+        ];
+        for &(s, u, desired, expect) in table {
+            assert_eq!(
+                resolve_fenceposts(s, u, desired),
+                expect,
+                "{s:?} {u:?} {desired}"
             );
         }
     }
