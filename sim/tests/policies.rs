@@ -641,7 +641,7 @@ mod judges {
     };
     use shakedown_sim::analysis::{AnalysisPhase, AnalysisRun, Condition, Query, Scope};
     use shakedown_sim::policy::{Action, GroupView, Observation, Sample};
-    use shakedown_sim::stats::Direction;
+    use shakedown_sim::stats::{Direction, OutlierStrategy};
     use shakedown_sim::time::{SimDuration, SimTime};
     use AnalysisPhase::*;
 
@@ -865,6 +865,8 @@ mod judges {
                     must_have_data: false,
                     allowed_increase: 1.0,
                     allowed_decrease: 1.0,
+                    outlier_strategy: OutlierStrategy::Keep,
+                    outlier_factor: 3.0,
                 }],
                 pass: 95.0,
                 marginal: 75.0,
@@ -950,6 +952,59 @@ mod judges {
         assert_eq!(p, Failed);
         let (p, text) = judge_over(&kayenta(0), &[(5, 1); 5]);
         assert_eq!(p, Failed, "min_samples = 0 disables the guard: {text}");
+    }
+
+    /// Issue 10 item 13: a series keeps its outliers unless it says
+    /// `outlier_strategy = "remove"` (Kayenta's opt-in `outliers.strategy`);
+    /// its factor falls back to the metric's `outlier_factor`, then 3.
+    #[test]
+    fn kayenta_series_keep_outliers_unless_told_to_remove_them() {
+        let sc = crate::in_place(
+            r#"kind = "canary"
+steps = [{ set_weight = 20 }, { analysis = { template = "j" } }]"#,
+            r#"[analysis.j]
+[[analysis.j.metrics]]
+name = "judge"
+provider = "kayenta"
+count = 1
+outlier_factor = 2.0
+series = [
+  { query = "error-count", name = "kept" },
+  { query = "error-count", name = "removed", outlier_strategy = "remove" },
+  { query = "error-count", name = "own", outlier_strategy = "remove", outlier_factor = 1.5 },
+]"#,
+        );
+        let resolved: toml::Value = toml::from_str(&sc.to_toml()).unwrap();
+        let mut found = Vec::new();
+        find_series(&resolved, &mut found);
+        assert_eq!(
+            found,
+            [
+                ("kept".to_string(), "keep".to_string(), 2.0),
+                ("removed".to_string(), "remove".to_string(), 2.0),
+                ("own".to_string(), "remove".to_string(), 1.5),
+            ],
+            "{}",
+            sc.to_toml()
+        );
+    }
+
+    /// Every judge series in a resolved scenario: (name, strategy, factor).
+    fn find_series(v: &toml::Value, out: &mut Vec<(String, String, f64)>) {
+        match v {
+            toml::Value::Table(t) => {
+                if let (Some(n), Some(s), Some(f)) = (
+                    t.get("name").and_then(|x| x.as_str()),
+                    t.get("outlier_strategy").and_then(|x| x.as_str()),
+                    t.get("outlier_factor").and_then(|x| x.as_float()),
+                ) {
+                    out.push((n.to_string(), s.to_string(), f));
+                }
+                t.values().for_each(|x| find_series(x, out));
+            }
+            toml::Value::Array(a) => a.iter().for_each(|x| find_series(x, out)),
+            _ => {}
+        }
     }
 }
 
@@ -1285,4 +1340,195 @@ fn deploy_window_never_holds_back_a_rollback() {
     assert!(has(&rec, 150.0, "deploy-window", "closed"));
     assert_eq!(rec.summary.outcome, "rolled_back");
     assert_eq!(rec.summary.rollout_duration_s, 210.0);
+}
+
+// ---- issue 10 item 1: draining hosts in the rolling plan --------------------------
+
+/// Issue 10 item 1: in replace mode the plan counted old hosts still
+/// draining as unhealthy old hosts to clean up, and decommissioned more
+/// serving hosts every tick of a drain longer than one tick. Kubernetes
+/// counts terminating pods neither as replicas nor as available, so no tick
+/// may have fewer than `replicas − maxUnavailable` hosts serving.
+mod draining {
+    use shakedown_sim::{run, RunOptions, Scenario};
+
+    /// The fewest hosts serving in any tick, and whether the rollout
+    /// completed.
+    fn min_serving(sc: &Scenario) -> (u32, u32, String) {
+        let rec = run(sc, RunOptions::full(sc.seed));
+        let min = rec.ticks.iter().map(|t| t.serving).min().unwrap();
+        let at = rec
+            .ticks
+            .iter()
+            .find(|t| t.serving == min)
+            .map(|t| t.time_s as u32)
+            .unwrap();
+        (min, at, format!("{:?}", rec.summary.outcome))
+    }
+
+    #[test]
+    fn ten_hosts_surge_0_unavailable_2_drain_10s_keep_8_serving() {
+        let text = r#"
+name = "drain-10"
+description = "10 hosts, replace, surge 0, unavailable 2, drain 10 s, 1 s ticks"
+duration = "1h"
+tick = "1s"
+seed = 3
+
+[fleet]
+detection_delay = "5s"
+[[fleet.roles]]
+name = "api"
+hosts = 10
+zones = ["a"]
+capacity_rps = 100
+
+[traffic]
+curve = "constant"
+rps = 400
+
+[change]
+from = "1"
+to = "2"
+mode = "replace"
+drain = "10s"
+provision_time = "30s"
+
+[policy]
+kind = "rolling"
+max_surge = 0
+max_unavailable = 2
+"#;
+        let sc = Scenario::parse(text, "drain-10.toml").unwrap();
+        let (min, at, outcome) = min_serving(&sc);
+        assert!(
+            min >= 8,
+            "{min} of 10 serving at {at} s (max_unavailable 2)"
+        );
+        assert_eq!(outcome, "Completed");
+    }
+
+    /// The canary's promotion (and Flagger's) rolls the rest with the same
+    /// plan: the same bound holds there.
+    #[test]
+    fn canary_promotion_in_replace_mode_with_a_drain_keeps_min_available() {
+        for policy in [
+            "kind = \"canary\"\nmax_surge = 0\nmax_unavailable = 2\nsteps = [{ set_weight = 20 }, { pause = { duration = \"1m\" } }]",
+            "kind = \"flagger\"\ninterval = \"1m\"\nmax_unavailable = 2\nstep_weight = 10\nmax_weight = 30\nmetrics = [{ query = \"success-rate\", min = 0.5 }]",
+        ] {
+            let text = format!(
+                r#"
+name = "drain-canary"
+description = "10 hosts, replace, drain 10 s, 1 s ticks"
+duration = "1h"
+tick = "1s"
+seed = 3
+
+[fleet]
+detection_delay = "5s"
+[[fleet.roles]]
+name = "api"
+hosts = 10
+zones = ["a"]
+capacity_rps = 100
+
+[traffic]
+curve = "constant"
+rps = 400
+
+[change]
+from = "1"
+to = "2"
+mode = "replace"
+drain = "10s"
+provision_time = "30s"
+
+[policy]
+{policy}
+"#
+            );
+            let sc = Scenario::parse(&text, "drain-canary.toml").unwrap_or_else(|e| panic!("{e}"));
+            let (min, at, outcome) = min_serving(&sc);
+            assert!(min >= 8, "{policy}: {min} of 10 serving at {at} s");
+            assert_eq!(outcome, "Completed", "{policy}");
+        }
+    }
+
+    #[test]
+    fn rolling_basic_in_replace_mode_with_a_60s_drain_keeps_36_of_40_serving() {
+        let path = format!(
+            "{}/../scenarios/rolling-basic.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("mode = \"in-place\"\n"),
+            "rolling-basic changed"
+        );
+        let text = text.replace(
+            "mode = \"in-place\"\n",
+            "mode = \"replace\"\ndrain = \"60s\"\nprovision_time = \"1m\"\n",
+        );
+        let sc = Scenario::parse(&text, &path).unwrap();
+        let (min, at, outcome) = min_serving(&sc);
+        // 10 % of 40, rounded down: 4 may be out of service at once.
+        assert!(
+            min >= 36,
+            "{min} of 40 serving at {at} s (max_unavailable 10 %)"
+        );
+        assert_eq!(outcome, "Completed");
+    }
+}
+
+/// Issue 10 item 3: Kubernetes caps only maxUnavailable at 100 %
+/// (`ValidateRollingUpdateDeployment`, kubernetes/kubernetes
+/// pkg/apis/apps/validation/validation.go at
+/// 2dd1588c490775be7cd90d0afc59c6dcef07032a); a maxSurge of "150%" is valid.
+/// Unparsable values ("oops", "urg" in `TestResolveFenceposts`) are errors.
+#[test]
+fn rolling_surge_and_unavailable_validation() {
+    let parse = |policy: &str| {
+        let text = format!(
+            r#"
+name = "surge"
+description = "validation"
+duration = "1h"
+tick = "15s"
+seed = 1
+[fleet]
+detection_delay = "30s"
+[[fleet.roles]]
+name = "api"
+hosts = 10
+zones = ["a"]
+capacity_rps = 100
+[traffic]
+curve = "constant"
+rps = 100
+[change]
+from = "1"
+to = "2"
+mode = "replace"
+provision_time = "1m"
+[policy]
+{policy}
+"#
+        );
+        Scenario::parse(&text, "surge.toml").map_err(|e| e.to_string())
+    };
+    let sc = parse("kind = \"rolling\"\nmax_surge = \"150%\"\nmax_unavailable = 0").unwrap();
+    let rec = full(&sc);
+    // 150 % of 10 rounds up to 15 ≥ the 10 missing: every new host at once.
+    let most = rec.ticks.iter().map(|t| t.provisioning).max().unwrap();
+    assert_eq!(most, 10);
+    assert_eq!(format!("{:?}", rec.summary.outcome), "Completed");
+    assert!(
+        parse("kind = \"canary\"\nmax_surge = \"300%\"\nsteps = [{ set_weight = 20 }]").is_ok()
+    );
+    let e = parse("kind = \"rolling\"\nmax_unavailable = \"150%\"").unwrap_err();
+    assert!(e.contains("max_unavailable") && e.contains("100%"), "{e}");
+    let e = parse("kind = \"rolling\"\nmax_surge = \"oops\"").unwrap_err();
+    assert!(e.contains("max_surge"), "{e}");
+    let e = parse("kind = \"rolling\"\nmax_unavailable = \"urg\"").unwrap_err();
+    assert!(e.contains("max_unavailable"), "{e}");
 }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use shakedown_sim::stats::normal::ndtri;
 use shakedown_sim::stats::{
     hodges_lehmann, judge, mann_whitney_u, parse_metric_csv, shift_estimate, Classification,
-    Direction, JudgeConfig, JudgeReport, Method, MetricConfig, NanStrategy, Verdict,
+    Direction, JudgeConfig, JudgeReport, Method, MetricConfig, NanStrategy, OutlierStrategy,
+    Verdict,
 };
 use std::collections::BTreeMap;
 
@@ -472,23 +473,49 @@ fn nodata_handling_follows_kayenta() {
 
 #[test]
 fn nan_strategy_and_outlier_removal_change_the_sample() {
+    // Issue 10 item 13: Kayenta keeps outliers unless a metric sets
+    // `outliers.strategy = remove` (spinnaker/kayenta NetflixACAJudge.scala,
+    // OutlierStrategy in BaseMetricClassifier.scala, commit a69573be9d8f).
     let mut replace = metric("r", "g");
     replace.nan_strategy = NanStrategy::Replace;
-    let config = JudgeConfig::new(vec![metric("m", "g"), replace]);
+    let mut remove = metric("m_remove", "g");
+    remove.outlier_strategy = OutlierStrategy::Remove;
+    let mut replace_remove = replace.clone();
+    replace_remove.name = "r_remove".into();
+    replace_remove.outlier_strategy = OutlierStrategy::Remove;
+    let mut tight = remove.clone();
+    tight.name = "m_tight".into();
+    tight.outlier_factor = Some(1e-9);
+    let config = JudgeConfig::new(vec![
+        metric("m", "g"),
+        replace,
+        remove,
+        replace_remove,
+        tight,
+    ]);
     let mut b = normalish(100, 50.0, 5.0);
     b.push(f64::NAN);
     let mut c = normalish(100, 50.0, 5.0);
-    c.push(1e6); // a far outlier: dropped by the IQR detector
-    let r = run(
-        &config,
-        &[("m", b.clone()), ("r", b)],
-        &[("m", c.clone()), ("r", c)],
-    );
-    let m = &r.metrics[0];
-    assert_eq!((m.n_baseline, m.n_canary), (100, 100));
-    // replace keeps the NaN as 0.0 -- which the IQR detector then drops.
-    let rr = &r.metrics[1];
-    assert_eq!((rr.n_baseline, rr.n_canary), (100, 100));
+    c.push(1e6); // a far outlier
+    let names = ["m", "r", "m_remove", "r_remove", "m_tight"];
+    let base: Vec<_> = names.iter().map(|n| (*n, b.clone())).collect();
+    let can: Vec<_> = names.iter().map(|n| (*n, c.clone())).collect();
+    let r = run(&config, &base, &can);
+    let sizes = |name: &str| {
+        let m = r.metrics.iter().find(|m| m.metric == name).unwrap();
+        (m.n_baseline, m.n_canary)
+    };
+    // keep (default): the NaN goes (nan_strategy = remove), the outlier stays.
+    assert_eq!(sizes("m"), (100, 101));
+    // replace keeps the NaN as 0.0, and keep keeps it.
+    assert_eq!(sizes("r"), (101, 101));
+    // remove: the IQR detector drops the far value, and the 0.0 too.
+    assert_eq!(sizes("m_remove"), (100, 100));
+    assert_eq!(sizes("r_remove"), (100, 100));
+    // A metric's own factor overrides the judge's: with f ~ 0 only the
+    // P1..P99 band survives.
+    let (tb, tc) = sizes("m_tight");
+    assert!(tb < 100 && tc < 100, "{tb} {tc}");
 }
 
 #[test]
@@ -542,6 +569,17 @@ fn config_from_toml_defaults_and_validation() {
     assert_eq!(config.metrics[1].direction, Direction::Either);
     assert_eq!(config.metrics[1].allowed_decrease, 1.0);
     assert_eq!(config.metrics[1].nan_strategy, NanStrategy::Replace);
+    assert_eq!(config.metrics[0].outlier_strategy, OutlierStrategy::Keep);
+    assert_eq!(config.metrics[0].outlier_factor, None);
+    let removing = JudgeConfig::from_toml_str(
+        "[[metrics]]\nname = \"m\"\ngroup = \"g\"\noutlier_strategy = \"remove\"\noutlier_factor = 1.5\n",
+    )
+    .unwrap();
+    assert_eq!(
+        removing.metrics[0].outlier_strategy,
+        OutlierStrategy::Remove
+    );
+    assert_eq!(removing.metrics[0].outlier_factor, Some(1.5));
     assert_eq!(config.group_weights()["errors"], 30.0);
 
     let bad = |text: &str| JudgeConfig::from_toml_str(text).unwrap_err().message;
@@ -556,6 +594,8 @@ fn config_from_toml_defaults_and_validation() {
     assert!(bad(&format!("[groups]\nother = 10\n\n{one}")).contains("no metric"));
     assert!(bad(&format!("{one}{one}")).contains("twice"));
     assert!(bad(&format!("{one}direction = \"up\"\n")).contains("up"));
+    assert!(bad(&format!("{one}outlier_strategy = \"trim\"\n")).contains("trim"));
+    assert!(bad(&format!("{one}outlier_factor = -1\n")).contains("outlier_factor"));
 }
 
 #[test]

@@ -43,6 +43,8 @@ pub fn judge_config(p: &Provider) -> JudgeConfig {
             allowed_increase: s.allowed_increase,
             allowed_decrease: s.allowed_decrease,
             nan_strategy: Default::default(),
+            outlier_strategy: s.outlier_strategy,
+            outlier_factor: Some(s.outlier_factor),
         })
         .collect();
     JudgeConfig {

@@ -18,12 +18,14 @@
 //! interval = "13m"
 //! count = 1
 //! series = [{ query = "success-rate", direction = "decrease", critical = true }]
+//! # per series: outlier_strategy = "keep" | "remove" (default keep, as
+//! # Kayenta), outlier_factor (default: the metric's outlier_factor, else 3)
 //! ```
 
 use super::condition::Condition;
 use super::measure::{Query, Selector};
 use crate::located::{Checker, LocatedError as ScenarioError};
-use crate::stats::Direction;
+use crate::stats::{Direction, OutlierStrategy};
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,6 +62,8 @@ pub struct RawSeries {
     pub must_have_data: Option<bool>,
     pub allowed_increase: Option<f64>,
     pub allowed_decrease: Option<f64>,
+    pub outlier_strategy: Option<OutlierStrategy>,
+    pub outlier_factor: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -217,6 +221,10 @@ pub struct SeriesSpec {
     pub must_have_data: bool,
     pub allowed_increase: f64,
     pub allowed_decrease: f64,
+    /// Kayenta's `outliers.strategy`: `keep` (default) or `remove`.
+    pub outlier_strategy: OutlierStrategy,
+    /// The IQR factor of `remove`: the series' own, else the metric's, else 3.
+    pub outlier_factor: f64,
 }
 
 // ---- validation --------------------------------------------------------------
@@ -589,6 +597,11 @@ fn metric(
                     must_have_data: s.must_have_data.unwrap_or(false),
                     allowed_increase: s.allowed_increase.unwrap_or(1.0),
                     allowed_decrease: s.allowed_decrease.unwrap_or(1.0),
+                    outlier_strategy: s.outlier_strategy.unwrap_or_default(),
+                    outlier_factor: s
+                        .outlier_factor
+                        .or(*outlier_factor)
+                        .unwrap_or(crate::stats::JudgeConfig::DEFAULT_OUTLIER_FACTOR),
                 });
             }
             let min_samples = match min_samples {

@@ -31,6 +31,7 @@
 use super::common::{
     new_available, promotion_stalled, replicas_for_weight, roll_forward, scale_new, Flow, Rollback,
 };
+use super::rolling::Terminating;
 use super::spec::{analysis, Context, PolicySpec, RawIntOrPercent};
 use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
@@ -153,7 +154,7 @@ impl RawCanary {
             });
         }
         let surge = match &self.max_surge {
-            Some(v) => c.int_or_percent("policy.max_surge", v)?,
+            Some(v) => c.surge("policy.max_surge", v)?,
             None => match mode {
                 ChangeMode::InPlace => IntOrPercent::Count(0),
                 ChangeMode::Replace => IntOrPercent::Percent(25),
@@ -223,6 +224,8 @@ pub struct Canary {
     scale: Option<CanaryScale>,
     state: State,
     milestones: Milestones,
+    /// Old hosts the promotion decommissioned that still drain.
+    terminating: Vec<Terminating>,
 }
 
 impl Canary {
@@ -235,6 +238,7 @@ impl Canary {
             scale: None,
             state: State::Enter,
             milestones: Milestones::default(),
+            terminating: Vec::new(),
         }
     }
 
@@ -518,6 +522,7 @@ impl Canary {
             self.spec.max_surge,
             self.spec.max_unavailable,
             obs,
+            &mut self.terminating,
             "promote",
             out,
         );

@@ -1,7 +1,7 @@
 //! Pieces several strategies share: canary sizing, moving a cohort's size to
 //! a target, rolling promotion and the way back after an abort.
 
-use super::rolling::{plan_rolling, resolve_fenceposts};
+use super::rolling::{plan_rolling, resolve_fenceposts, Terminating};
 use super::{Action, Cohort, GroupView, Observation, Outcome};
 use crate::protocol::{ChangeMode, IntOrPercent};
 use crate::time::{SimDuration, SimTime};
@@ -81,16 +81,22 @@ pub fn scale_new(
 }
 
 /// One rolling reconcile of every group towards all-new (Kubernetes
-/// arithmetic). Returns true when every group is fully on the new version
-/// and available.
+/// arithmetic). `terminating` keeps, per group, the old hosts this roll has
+/// decommissioned that still drain (the caller keeps it across ticks; it
+/// grows to the number of groups). Returns true when every group is fully
+/// on the new version and available.
 pub fn roll_forward(
     mode: ChangeMode,
     surge: IntOrPercent,
     unavailable: IntOrPercent,
     obs: &Observation<'_>,
+    terminating: &mut Vec<Terminating>,
     step: &str,
     out: &mut Vec<Action>,
 ) -> bool {
+    if terminating.len() < obs.groups.len() {
+        terminating.resize(obs.groups.len(), Terminating::default());
+    }
     let mut done = true;
     for (group, g) in obs.groups.iter().enumerate() {
         if g.old.total == 0 && g.new.available >= g.desired {
@@ -98,7 +104,9 @@ pub fn roll_forward(
         }
         done = false;
         let (s, u) = resolve_fenceposts(surge, unavailable, g.desired);
-        let plan = plan_rolling(mode, g.desired, s, u, g.old, g.new);
+        let old = terminating[group].observe(g.old);
+        let plan = plan_rolling(mode, g.desired, s, u, old, g.new);
+        terminating[group].planned(&plan);
         let reason = format!(
             "promotion: rolling the rest ({} of {} on the new version, max_surge {s}, max_unavailable {u})",
             g.new.total, g.desired

@@ -32,6 +32,7 @@
 use super::common::{
     new_available, promotion_stalled, replicas_for_weight, roll_forward, scale_new, Flow, Rollback,
 };
+use super::rolling::Terminating;
 use super::spec::{
     checks, require_mode, CheckSpec, Context, PolicySpec, RawCheck, RawIntOrPercent,
 };
@@ -249,6 +250,8 @@ pub struct Flagger {
     failed_checks: u32,
     windows: Vec<Window>,
     milestones: Milestones,
+    /// Old hosts the promotion decommissioned that still drain.
+    terminating: Vec<Terminating>,
 }
 
 impl Flagger {
@@ -261,6 +264,7 @@ impl Flagger {
             failed_checks: 0,
             windows,
             milestones: Milestones::default(),
+            terminating: Vec::new(),
         }
     }
 
@@ -553,6 +557,7 @@ impl Flagger {
             surge,
             self.spec.max_unavailable,
             obs,
+            &mut self.terminating,
             "promote",
             out,
         ) {

@@ -87,7 +87,7 @@ pub use blue_green::BlueGreen;
 pub use canary::Canary;
 pub use flagger::Flagger;
 pub use linear::Linear;
-pub use rolling::{plan_rolling, resolve_fenceposts, Rolling, RollingPlan};
+pub use rolling::{plan_rolling, resolve_fenceposts, Rolling, RollingPlan, Terminating};
 pub use staged::Staged;
 pub use waves::Waves;
 pub use windowed::Windowed;

@@ -5,11 +5,18 @@
 //! - `maxSurge` resolves from a percentage of `replicas` **rounding up**,
 //!   `maxUnavailable` **rounding down**; if both resolve to 0, unavailable
 //!   becomes 1 (writing both as literal 0 is rejected by validation);
+//!   only `maxUnavailable` is capped at 100 %: a `maxSurge` of `"200%"` is
+//!   valid, as in Kubernetes' `ValidateRollingUpdateDeployment`;
 //! - scale up the new ReplicaSet to at most `replicas + maxSurge` pods in all;
 //! - old pods may go while `all − minAvailable − newUnavailable > 0`, unhealthy
 //!   old pods first, then available ones down to `minAvailable = replicas −
 //!   maxUnavailable`;
 //! - a pod is *available* once it has been ready for `minReadySeconds`;
+//! - a terminating pod counts neither as a replica nor as available
+//!   (`FilterActivePods`): an old host this controller decommissioned that
+//!   is still draining is left out of the old cohort's total
+//!   ([`Terminating`]), so it is neither "cleaned up" again as an unhealthy
+//!   old host nor counted towards `replicas + maxSurge`;
 //! - if neither the updated nor the available count grows for
 //!   `progressDeadlineSeconds` (default 600), the rollout is reported as
 //!   failed (`ProgressDeadlineExceeded`) — Kubernetes does not roll back by
@@ -53,7 +60,7 @@ impl RawRolling {
             ChangeMode::Replace => IntOrPercent::Percent(25),
         };
         let surge = match &self.max_surge {
-            Some(v) => c.int_or_percent("policy.max_surge", v)?,
+            Some(v) => c.surge("policy.max_surge", v)?,
             None => default_surge,
         };
         let unavailable = match &self.max_unavailable {
@@ -158,7 +165,54 @@ impl RollingPlan {
     }
 }
 
-/// One reconcile of the rolling-update controller for one group.
+/// The old hosts of one group that a rolling controller decommissioned and
+/// that still drain: Kubernetes' terminating pods. The world's view counts
+/// them in `old.total` (every non-terminated host) but not as ready or
+/// available; the controller must count them as neither replicas nor
+/// unhealthy old pods, or it decommissions more serving hosts every tick of
+/// the drain (issue 10 item 1).
+///
+/// Kept by the policy itself, so the simulated world and the live fleet need
+/// no extra field: a host the plan decommissions is pending until the old
+/// cohort's total has shrunk by one (it finished draining, or it was down
+/// and terminated at once). Old hosts leave the old cohort only through the
+/// controller's decommissions; pending hosts are never ready, so the count
+/// is also capped by `old.total − old.ready`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Terminating {
+    pending: u32,
+    last_old_total: Option<u32>,
+}
+
+impl Terminating {
+    /// The old cohort as the controller counts it at this reconcile: the
+    /// view without the hosts still draining.
+    pub fn observe(&mut self, old: CohortView) -> CohortView {
+        if let Some(last) = self.last_old_total {
+            self.pending = self.pending.saturating_sub(last.saturating_sub(old.total));
+        }
+        self.last_old_total = Some(old.total);
+        self.pending = self.pending.min(old.total.saturating_sub(old.ready));
+        CohortView {
+            total: old.total - self.pending,
+            ..old
+        }
+    }
+
+    /// Records the plan this reconcile carries out.
+    pub fn planned(&mut self, plan: &RollingPlan) {
+        self.pending += plan.decommission;
+    }
+
+    /// Old hosts still draining (as of the last [`observe`](Self::observe)
+    /// and [`planned`](Self::planned)).
+    pub fn pending(&self) -> u32 {
+        self.pending
+    }
+}
+
+/// One reconcile of the rolling-update controller for one group. `old` must
+/// not count old hosts that are terminating (see [`Terminating`]).
 pub fn plan_rolling(
     mode: ChangeMode,
     desired: u32,
@@ -215,6 +269,7 @@ pub fn plan_rolling(
 
 #[derive(Clone, Copy, Debug, Default)]
 struct GroupProgress {
+    terminating: Terminating,
     last_new_total: u32,
     last_new_available: u32,
     last_progress: SimTime,
@@ -304,7 +359,9 @@ impl Policy for Rolling {
             }
             let (surge, unavailable) =
                 resolve_fenceposts(self.max_surge, self.max_unavailable, g.desired);
-            let plan = plan_rolling(self.mode, g.desired, surge, unavailable, g.old, g.new);
+            let old = p.terminating.observe(g.old);
+            let plan = plan_rolling(self.mode, g.desired, surge, unavailable, old, g.new);
+            p.terminating.planned(&plan);
             if plan.provision + plan.update + plan.decommission == 0 {
                 continue;
             }
@@ -377,6 +434,11 @@ mod tests {
             (10, Percent(100),Count(0),    Replace, (10, 0),10, 0, 0, 10),
             (5,  Count(0),    Percent(100),InPlace, (0, 5), 0, 5, 0, 0),
             (7,  Percent(10), Percent(10), Replace, (1, 0), 1, 0, 0, 7),
+            // Issue 10 item 3: maxSurge above 100 % is valid (only
+            // maxUnavailable is capped); the surge is capped by what is
+            // missing from `replicas`, so 200 % of 10 brings up all 10.
+            (10, Percent(200),Count(0),    Replace, (20, 0),10, 0, 0, 10),
+            (3,  Percent(150),Percent(25), Replace, (5, 0), 3, 0, 0, 3),
         ];
         for &(replicas, s, u, mode, fence, prov, upd, decom, min_avail) in table {
             let (ms, mu) = resolve_fenceposts(s, u, replicas);
@@ -392,6 +454,28 @@ mod tests {
                 ),
                 (prov, upd, decom, min_avail),
                 "plan for {replicas} {s:?} {u:?} {mode:?}"
+            );
+        }
+    }
+
+    /// Kubernetes' own table: `TestResolveFenceposts` in
+    /// kubernetes/kubernetes pkg/controller/deployment/util/deployment_util_test.go
+    /// at 977e6e96df24a5f9f81978c18afb97c72cc545f9 (its rows with an
+    /// unparsable value, "oops" and "urg", are validation errors here:
+    /// `sim/tests/policies.rs` `rolling_surge_and_unavailable_validation`).
+    #[test]
+    fn kubernetes_resolve_fenceposts_table() {
+        #[rustfmt::skip]
+        let table: &[(IntOrPercent, IntOrPercent, u32, (u32, u32))] = &[
+            // maxSurge    maxUnavailable desired (surge, unavailable)
+            (Percent(0),  Percent(0),  0,  (0, 1)),
+            (Percent(39), Percent(39), 10, (4, 3)),
+        ];
+        for &(s, u, desired, expect) in table {
+            assert_eq!(
+                resolve_fenceposts(s, u, desired),
+                expect,
+                "{s:?} {u:?} {desired}"
             );
         }
     }
@@ -437,6 +521,66 @@ mod tests {
             plan.update, 2,
             "cleanup is capped by all - minAvailable - newUnavailable"
         );
+    }
+
+    /// Issue 10 item 1: hosts this plan decommissioned that still drain are
+    /// terminating pods: neither replicas nor unhealthy old hosts to clean
+    /// up. Without that the second reconcile below decommissioned 2 more
+    /// serving hosts (the 2 draining ones read as unhealthy).
+    #[test]
+    fn draining_old_hosts_are_not_cleaned_up_again() {
+        let view = |total, ready| CohortView {
+            total,
+            ready,
+            available: ready,
+        };
+        let mut t = Terminating::default();
+        let plan = |t: &mut Terminating, old| {
+            let old = t.observe(old);
+            let plan = plan_rolling(ChangeMode::Replace, 10, 0, 2, old, CohortView::default());
+            t.planned(&plan);
+            plan
+        };
+        assert_eq!(plan(&mut t, view(10, 10)).decommission, 2);
+        assert_eq!(t.pending(), 2);
+        // Still draining: 10 old hosts exist, 8 serve. Nothing more may go
+        // (no new host serves yet: all 8 serving hosts are needed).
+        assert_eq!(t.observe(view(10, 8)), view(8, 8));
+        let mut t2 = Terminating::default();
+        t2.observe(view(10, 10));
+        t2.planned(&RollingPlan {
+            provision: 0,
+            update: 0,
+            decommission: 2,
+            min_available: 8,
+            max_total: 10,
+        });
+        assert_eq!(plan(&mut t2, view(10, 8)).decommission, 0);
+        // Drained and terminated: gone from the view, nothing pending.
+        assert_eq!(t2.observe(view(8, 8)), view(8, 8));
+        assert_eq!(t2.pending(), 0);
+        // Without the tracker, the draining hosts read as unhealthy old hosts.
+        let naive = plan_rolling(
+            ChangeMode::Replace,
+            10,
+            0,
+            2,
+            view(10, 8),
+            CohortView::default(),
+        );
+        assert_eq!(naive.decommission, 2);
+        // A host that crashes while others drain is still cleaned up.
+        let mut t3 = Terminating::default();
+        t3.observe(view(10, 10));
+        t3.planned(&plan_rolling(
+            ChangeMode::Replace,
+            10,
+            0,
+            2,
+            view(10, 10),
+            CohortView::default(),
+        ));
+        assert_eq!(t3.observe(view(10, 7)), view(8, 7));
     }
 
     #[test]

@@ -196,10 +196,33 @@ pub enum RawIntOrPercent {
 }
 
 impl Checker<'_> {
+    /// A count, or a percentage from 0 % to 100 % (`maxUnavailable` and
+    /// every other share of a fleet).
     pub(super) fn int_or_percent(
         &self,
         field: &str,
         v: &RawIntOrPercent,
+    ) -> Result<IntOrPercent, ScenarioError> {
+        self.int_or_percent_capped(field, v, Some(100))
+    }
+
+    /// A `maxSurge`: a count, or any percentage ≥ 0 %. Kubernetes caps only
+    /// `maxUnavailable` at 100 % (`ValidateRollingUpdateDeployment`,
+    /// pkg/apis/apps/validation/validation.go); `"200%"` surges two new
+    /// hosts per replica, rounded up, as the controller does.
+    pub(super) fn surge(
+        &self,
+        field: &str,
+        v: &RawIntOrPercent,
+    ) -> Result<IntOrPercent, ScenarioError> {
+        self.int_or_percent_capped(field, v, None)
+    }
+
+    fn int_or_percent_capped(
+        &self,
+        field: &str,
+        v: &RawIntOrPercent,
+        max_pct: Option<u32>,
     ) -> Result<IntOrPercent, ScenarioError> {
         match v {
             RawIntOrPercent::Int(n) if *n >= 0 && *n <= u32::MAX as i64 => {
@@ -212,12 +235,16 @@ impl Checker<'_> {
             RawIntOrPercent::Str(s) => s
                 .strip_suffix('%')
                 .and_then(|p| p.trim().parse::<u32>().ok())
-                .filter(|p| *p <= 100)
+                .filter(|p| max_pct.is_none_or(|m| *p <= m))
                 .map(IntOrPercent::Percent)
                 .ok_or_else(|| {
+                    let range = match max_pct {
+                        Some(m) => format!("a percentage from \"0%\" to \"{m}%\""),
+                        None => "a percentage like \"25%\" (≥ 0 %)".to_string(),
+                    };
                     self.err(
                         field,
-                        format!("must be a count ≥ 0 or a percentage from \"0%\" to \"100%\", got \"{s}\""),
+                        format!("must be a count ≥ 0 or {range}, got \"{s}\""),
                     )
                 }),
         }

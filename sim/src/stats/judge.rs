@@ -13,13 +13,17 @@
 //! 1. **Missing values** (`nan_strategy`, Kayenta's `nanStrategy`): `remove`
 //!    (default) drops NaN samples, `replace` turns them into `0.0`.
 //!    *Difference:* infinities are treated like NaN here.
-//! 2. **Outliers** (Kayenta's `IQRDetector(factor, reduceSensitivity = true)`),
-//!    applied to each side separately: with R-7 (linear interpolation)
-//!    percentiles, a value is dropped when it is below
-//!    `min(P1, Q1 - f * IQR)` or above `max(P99, Q3 + f * IQR)`,
-//!    `f = outlier_factor` (default 3.0).  Kayenta makes outlier removal
-//!    opt-in per metric; this judge always applies it (the original
-//!    `NetflixACAJudge` behaviour).
+//! 2. **Outliers** (`outlier_strategy`, Kayenta's per-metric
+//!    `outliers.strategy`): `keep` (default) uses every sample; `remove`
+//!    applies Kayenta's `IQRDetector(factor, reduceSensitivity = true)` to
+//!    each side separately: with R-7 (linear interpolation) percentiles, a
+//!    value is dropped when it is below `min(P1, Q1 - f * IQR)` or above
+//!    `max(P99, Q3 + f * IQR)`, `f` = the metric's `outlier_factor`, else the
+//!    judge's (Kayenta's `outliers.outlierFactor`, default 3.0).  As in
+//!    spinnaker/kayenta `NetflixACAJudge.scala` and `OutlierStrategy` in
+//!    `BaseMetricClassifier.scala` (commit a69573be9d8f).
+//!    *Difference:* Kayenta reads an unknown strategy as `keep`; here it is
+//!    a configuration error.
 //! 3. **No data** (either side empty after 1-2): with `nan_strategy = remove`
 //!    the metric is `NodataFailure` when `must_have_data && !critical`,
 //!    otherwise `Nodata`; with `replace` it is `Pass` — all as Kayenta.
@@ -78,7 +82,7 @@
 //! pass = 95              # default 95
 //! confidence = 0.98      # default 0.98, interval level for the shift
 //! tolerance = 0.25       # default 0.25, fraction of |HL|
-//! outlier_factor = 3.0   # default 3.0, IQR multiplier
+//! outlier_factor = 3.0   # default 3.0, IQR multiplier of metrics that remove outliers
 //! min_samples = 50       # default 50, per side, after cleaning
 //!
 //! [groups]               # default: no weights (all groups share equally)
@@ -94,6 +98,8 @@
 //! allowed_increase = 1.1    # default 1.0 (mean ratio canary/baseline)
 //! allowed_decrease = 1.0    # default 1.0
 //! nan_strategy = "remove"   # remove | replace (default remove)
+//! outlier_strategy = "keep" # keep | remove (default keep, as Kayenta)
+//! outlier_factor = 3.0      # default: the judge's outlier_factor
 //! ```
 //!
 //! [`JudgeConfig::validate`] additionally requires: at least one metric,
@@ -101,7 +107,7 @@
 //! finite and `>= 0` summing to at most 100 (exactly 100 when every group
 //! has a weight), every weighted group used by some metric,
 //! `0 <= marginal <= pass <= 100`, `0 < confidence < 1`, `tolerance >= 0`
-//! and `outlier_factor > 0`.
+//! and every `outlier_factor > 0`.
 
 use super::mannwhitney::{mann_whitney_u, shift_estimate};
 use serde::{Deserialize, Serialize};
@@ -130,6 +136,17 @@ pub enum NanStrategy {
     Remove,
     /// Replace them with `0.0`.
     Replace,
+}
+
+/// What to do with outliers, as Kayenta's per-metric `outliers.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutlierStrategy {
+    /// Use every sample (default, as Kayenta).
+    #[default]
+    Keep,
+    /// Drop the samples the IQR detector flags.
+    Remove,
 }
 
 fn default_effect() -> f64 {
@@ -162,6 +179,12 @@ pub struct MetricConfig {
     /// NaN handling (default `remove`).
     #[serde(default)]
     pub nan_strategy: NanStrategy,
+    /// Outlier handling (default `keep`).
+    #[serde(default)]
+    pub outlier_strategy: OutlierStrategy,
+    /// IQR factor of `outlier_strategy = remove`; absent: the judge's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_factor: Option<f64>,
 }
 
 impl MetricConfig {
@@ -176,6 +199,8 @@ impl MetricConfig {
             allowed_increase: default_effect(),
             allowed_decrease: default_effect(),
             nan_strategy: NanStrategy::Remove,
+            outlier_strategy: OutlierStrategy::Keep,
+            outlier_factor: None,
         }
     }
 }
@@ -220,7 +245,8 @@ pub struct JudgeConfig {
     /// Tolerance band as a fraction of `|HL|` (default 0.25).
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
-    /// IQR outlier factor (default 3.0).
+    /// IQR outlier factor of the metrics that remove outliers and set no
+    /// factor of their own (default 3.0).
     #[serde(default = "default_outlier_factor")]
     pub outlier_factor: f64,
     /// Minimum samples per side after cleaning (default 50; 0 disables).
@@ -313,6 +339,14 @@ impl JudgeConfig {
                 if !v.is_finite() {
                     return Err(config_err(format!(
                         "metric `{}`: {key} must be a finite number (a mean ratio, default 1.0), got {v}",
+                        m.name
+                    )));
+                }
+            }
+            if let Some(f) = m.outlier_factor {
+                if !(f.is_finite() && f > 0.0) {
+                    return Err(config_err(format!(
+                        "metric `{}`: outlier_factor must be a finite number > 0, got {f}",
                         m.name
                     )));
                 }
@@ -561,8 +595,14 @@ fn classify_metric(
     baseline_raw: &[f64],
     canary_raw: &[f64],
 ) -> MetricResult {
-    let baseline = remove_outliers(clean(baseline_raw, mc.nan_strategy), config.outlier_factor);
-    let canary = remove_outliers(clean(canary_raw, mc.nan_strategy), config.outlier_factor);
+    let outliers = |v: Vec<f64>| match mc.outlier_strategy {
+        OutlierStrategy::Keep => v,
+        OutlierStrategy::Remove => {
+            remove_outliers(v, mc.outlier_factor.unwrap_or(config.outlier_factor))
+        }
+    };
+    let baseline = outliers(clean(baseline_raw, mc.nan_strategy));
+    let canary = outliers(clean(canary_raw, mc.nan_strategy));
     let mut result = MetricResult {
         metric: mc.name.clone(),
         group: mc.group.clone(),

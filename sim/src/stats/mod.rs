@@ -9,8 +9,8 @@
 //! * [`hodges_lehmann`] / [`shift_estimate`] — median of the pairwise
 //!   differences `canary - baseline` (positive = canary higher) and its
 //!   distribution-free confidence interval.
-//! * [`judge()`] — Kayenta `NetflixACAJudge` semantics: NaN handling, IQR
-//!   outlier removal, Mann-Whitney/Hodges-Lehmann classification with a
+//! * [`judge()`] — Kayenta `NetflixACAJudge` semantics: NaN handling, opt-in IQR
+//!   outlier removal (`outlier_strategy = remove`; default keep), Mann-Whitney/Hodges-Lehmann classification with a
 //!   tolerance band and effect sizes, critical metrics, weighted group
 //!   scoring, Pass/Marginal/Fail thresholds, plus a minimum-sample guard.
 //! * [`parse_metric_csv`] — strict `metric,value` CSV reader (text in).
@@ -27,7 +27,7 @@ pub mod normal;
 pub use csv::{parse_metric_csv, CsvError, CSV_HEADER};
 pub use judge::{
     judge, Classification, ConfigError, Direction, GroupScore, JudgeConfig, JudgeReport,
-    MetricConfig, MetricResult, NanStrategy, Verdict,
+    MetricConfig, MetricResult, NanStrategy, OutlierStrategy, Verdict,
 };
 pub use mannwhitney::{
     hodges_lehmann, mann_whitney_u, shift_estimate, MannWhitney, Method, ShiftEstimate,
