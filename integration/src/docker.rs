@@ -828,7 +828,16 @@ impl Fleet {
         {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("removing container {id_or_name}")),
+            // A slow engine can time the request out and still remove the
+            // container: it is gone if the engine no longer knows it.
+            Err(e) => match self
+                .docker
+                .inspect_container(id_or_name, None::<InspectContainerOptions>)
+                .await
+            {
+                Err(gone) if is_not_found(&gone) => Ok(()),
+                _ => Err(e).with_context(|| format!("removing container {id_or_name}")),
+            },
         }
     }
 
