@@ -32,7 +32,7 @@ use super::common::{
     new_available, promotion_stalled, replicas_for_weight, roll_forward, scale_new, Flow, Rollback,
 };
 use super::rolling::Terminating;
-use super::spec::{analysis, Context, PolicySpec, RawIntOrPercent};
+use super::spec::{analysis, surge_and_unavailable, Context, PolicySpec, RawIntOrPercent};
 use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
 use crate::analysis::spec::RawAnalysisRef;
@@ -153,29 +153,12 @@ impl RawCanary {
                 }
             });
         }
-        let surge = match &self.max_surge {
-            Some(v) => c.surge("policy.max_surge", v)?,
-            None => match mode {
-                ChangeMode::InPlace => IntOrPercent::Count(0),
-                ChangeMode::Replace => IntOrPercent::Percent(25),
-            },
-        };
-        let unavailable = match &self.max_unavailable {
-            Some(v) => c.int_or_percent("policy.max_unavailable", v)?,
-            None => IntOrPercent::Percent(25),
-        };
-        if surge.is_zero() && unavailable.is_zero() {
-            return Err(c.err(
-                "policy.max_unavailable",
-                "max_surge and max_unavailable cannot both be 0: the promotion could never make progress",
-            ));
-        }
-        if mode == ChangeMode::InPlace && !surge.is_zero() {
-            return Err(c.err(
-                "policy.max_surge",
-                "an in-place change upgrades existing hosts and cannot surge; set max_surge = 0 or change.mode = \"replace\"",
-            ));
-        }
+        let (surge, unavailable) = surge_and_unavailable(
+            c,
+            mode,
+            (&self.max_surge, &self.max_unavailable),
+            "promotion",
+        )?;
         Ok(PolicySpec::Canary(CanarySpec {
             steps: out,
             traffic_routing,

@@ -27,7 +27,7 @@
 //! scale-down and scale-up happen in the same reconcile, and `maxSurge` must be
 //! 0 (validation enforces it).
 
-use super::spec::{Context, PolicySpec, RawIntOrPercent};
+use super::spec::{surge_and_unavailable, Context, PolicySpec, RawIntOrPercent};
 use super::windowed::RawWindow;
 use super::{Action, Cohort, CohortView, Observation, Outcome, Policy};
 use crate::located::{Checker, LocatedError as ScenarioError};
@@ -55,30 +55,8 @@ impl RawRolling {
         ctx: &Context<'_>,
     ) -> Result<PolicySpec, ScenarioError> {
         let mode = ctx.mode;
-        let default_surge = match mode {
-            ChangeMode::InPlace => IntOrPercent::Count(0),
-            ChangeMode::Replace => IntOrPercent::Percent(25),
-        };
-        let surge = match &self.max_surge {
-            Some(v) => c.surge("policy.max_surge", v)?,
-            None => default_surge,
-        };
-        let unavailable = match &self.max_unavailable {
-            Some(v) => c.int_or_percent("policy.max_unavailable", v)?,
-            None => IntOrPercent::Percent(25),
-        };
-        if surge.is_zero() && unavailable.is_zero() {
-            return Err(c.err(
-                "policy.max_unavailable",
-                "max_surge and max_unavailable cannot both be 0: the rollout could never make progress",
-            ));
-        }
-        if mode == ChangeMode::InPlace && !surge.is_zero() {
-            return Err(c.err(
-                "policy.max_surge",
-                "an in-place change upgrades existing hosts and cannot surge; set max_surge = 0 or change.mode = \"replace\"",
-            ));
-        }
+        let (surge, unavailable) =
+            surge_and_unavailable(c, mode, (&self.max_surge, &self.max_unavailable), "rollout")?;
         let progress_deadline = self
             .progress_deadline
             .unwrap_or(SimDuration::from_secs(600));

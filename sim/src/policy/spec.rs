@@ -262,6 +262,42 @@ impl Checker<'_> {
     }
 }
 
+/// Kubernetes' `maxSurge` and `maxUnavailable` of a rolling plan (a
+/// Deployment's rollout, a canary's promotion): surge defaults to 0 in place
+/// and 25 % when replacing, unavailable to 25 %; never both 0, and no surge
+/// in place.
+pub(super) fn surge_and_unavailable(
+    c: &Checker<'_>,
+    mode: ChangeMode,
+    (surge, unavailable): (&Option<RawIntOrPercent>, &Option<RawIntOrPercent>),
+    what: &str,
+) -> Result<(IntOrPercent, IntOrPercent), ScenarioError> {
+    let surge = match surge {
+        Some(v) => c.surge("policy.max_surge", v)?,
+        None => match mode {
+            ChangeMode::InPlace => IntOrPercent::Count(0),
+            ChangeMode::Replace => IntOrPercent::Percent(25),
+        },
+    };
+    let unavailable = match unavailable {
+        Some(v) => c.int_or_percent("policy.max_unavailable", v)?,
+        None => IntOrPercent::Percent(25),
+    };
+    if surge.is_zero() && unavailable.is_zero() {
+        return Err(c.err(
+            "policy.max_unavailable",
+            format!("max_surge and max_unavailable cannot both be 0: the {what} could never make progress"),
+        ));
+    }
+    if mode == ChangeMode::InPlace && !surge.is_zero() {
+        return Err(c.err(
+            "policy.max_surge",
+            "an in-place change upgrades existing hosts and cannot surge; set max_surge = 0 or change.mode = \"replace\"",
+        ));
+    }
+    Ok((surge, unavailable))
+}
+
 /// Rejects a kind that cannot run under the scenario's `change.mode`.
 pub(super) fn require_mode(
     c: &Checker<'_>,
