@@ -87,7 +87,10 @@ pub use blue_green::BlueGreen;
 pub use canary::Canary;
 pub use flagger::Flagger;
 pub use linear::Linear;
-pub use rolling::{plan_rolling, resolve_fenceposts, Rolling, RollingPlan, Terminating};
+pub use rolling::{
+    cleanup_unhealthy, max_scaled_down, new_replicas_to_add, plan_rolling, resolve_fenceposts,
+    scale_down_old, Rolling, RollingPlan, Terminating,
+};
 pub use staged::Staged;
 pub use waves::Waves;
 pub use windowed::Windowed;

@@ -189,6 +189,42 @@ impl Terminating {
     }
 }
 
+/// `reconcileNewReplicaSet` in replace mode: new hosts to bring up so that
+/// all hosts stay within `replicas + maxSurge` and the new cohort within
+/// `replicas` (`NewRSNewReplicas` for `RollingUpdate`).
+pub fn new_replicas_to_add(desired: u32, max_surge: u32, old_total: u32, new_total: u32) -> u32 {
+    (desired + max_surge)
+        .saturating_sub(old_total + new_total)
+        .min(desired.saturating_sub(new_total))
+}
+
+/// `reconcileOldReplicaSets`' budget: `all − minAvailable − newUnavailable`,
+/// `None` when nothing old may go.
+pub fn max_scaled_down(all: u32, min_available: u32, new_unavailable: u32) -> Option<u32> {
+    let budget = all as i64 - min_available as i64 - new_unavailable as i64;
+    (budget > 0).then_some(budget as u32)
+}
+
+/// `cleanupUnhealthyReplicas`: old hosts that are not available go first,
+/// at most `max_cleanup` of them.
+pub fn cleanup_unhealthy(old: CohortView, max_cleanup: u32) -> u32 {
+    old.total.saturating_sub(old.available).min(max_cleanup)
+}
+
+/// `scaleDownOldReplicaSetsForRollingUpdate`: available old hosts that may
+/// go while every cohort's available hosts stay at `min_available` or more.
+/// `old` is the old cohort after the clean-up of unhealthy hosts.
+pub fn scale_down_old(old: CohortView, new_available: u32, min_available: u32) -> u32 {
+    let available_all = old.available + new_available;
+    if available_all > min_available {
+        (available_all - min_available)
+            .min(old.total)
+            .min(old.available)
+    } else {
+        0
+    }
+}
+
 /// One reconcile of the rolling-update controller for one group. `old` must
 /// not count old hosts that are terminating (see [`Terminating`]).
 pub fn plan_rolling(
@@ -207,30 +243,23 @@ pub fn plan_rolling(
     // reconcileNewReplicaSet
     let mut provision = 0;
     if mode == ChangeMode::Replace {
-        let all = old.total + new.total;
-        provision = max_total
-            .saturating_sub(all)
-            .min(desired.saturating_sub(new.total));
+        provision = new_replicas_to_add(desired, max_surge, old.total, new.total);
         new_total += provision;
         new_unavailable += provision;
     }
 
     // reconcileOldReplicaSets
-    let all = (old.total + new_total) as i64;
-    let max_scaled_down = all - min_available as i64 - new_unavailable as i64;
+    let all = old.total + new_total;
     let mut down = 0;
-    if max_scaled_down > 0 && old.total > 0 {
-        let unhealthy_old = old.total.saturating_sub(old.available);
-        let cleanup = unhealthy_old.min(max_scaled_down as u32);
-        let available_all = old.available + new.available;
-        let scale_down = if available_all > min_available {
-            (available_all - min_available)
-                .min(old.total - cleanup)
-                .min(old.available)
-        } else {
-            0
-        };
-        down = cleanup + scale_down;
+    if let Some(budget) = max_scaled_down(all, min_available, new_unavailable) {
+        if old.total > 0 {
+            let cleanup = cleanup_unhealthy(old, budget);
+            let after_cleanup = CohortView {
+                total: old.total - cleanup,
+                ..old
+            };
+            down = cleanup + scale_down_old(after_cleanup, new.available, min_available);
+        }
     }
     let (update, decommission) = match mode {
         ChangeMode::InPlace => (down, 0),
