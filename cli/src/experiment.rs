@@ -159,10 +159,11 @@ fn execute(plan: Plan, shard: Option<&str>, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A few lines on the terminal: each group's mean failed requests and blast
-/// radius, and P(completed).
+/// A few lines on the terminal: the recommendation first, then each
+/// group's outcomes, mean failed requests, blast radius and rollout duration.
 fn print_overview(m: &Manifest, rows: &[Summary]) {
     let a = compare::analyze(m, rows);
+    println!("{}", compare::verdict(m, &a));
     let width = m
         .groups
         .iter()
@@ -170,16 +171,24 @@ fn print_overview(m: &Manifest, rows: &[Summary]) {
         .max()
         .unwrap_or(0)
         .min(40);
-    for g in &a.groups {
+    for (i, g) in a.groups.iter().enumerate() {
         let f = &g.metrics[0];
+        let outcomes = compare::outcome_counts(&a, i);
+        if !a.recommendation.finished[i] {
+            println!(
+                "  {:<width$}  never completed ({outcomes}): not compared · failed requests mean {}",
+                g.label,
+                compare::fmt_metric("requests_failed", f.mean),
+            );
+            continue;
+        }
         println!(
-            "  {:<width$}  failed requests mean {} (p99 {}) · peak blast radius mean {:.1} % · rollout {} · P(completed) {:.3}",
+            "  {:<width$}  {outcomes} · failed requests mean {} (p99 {}) · peak blast radius mean {:.1} % · rollout {} (completed runs)",
             g.label,
             compare::fmt_metric("requests_failed", f.mean),
             compare::fmt_metric("requests_failed", f.p99),
             g.metrics[2].mean,
             compare::fmt_metric("rollout_duration_s", g.metrics[3].mean),
-            g.proportions[0].value,
         );
     }
 }

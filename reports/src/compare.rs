@@ -14,7 +14,11 @@
 //!
 //! ## `summary.json`
 //! Described by `docs/schema/experiment-summary.schema.json`:
-//! `groups[]` with each metric's distribution over seeds (`n`, `mean`,
+//! `recommendation` (which group to pick and why: the sentence every report
+//! opens with, the pick, the runner-up, the criterion that separates them,
+//! and their paired differences); `groups[]`, each `finished` when it
+//! completed on at least one seed (only those are highlighted, put on a
+//! frontier or picked), with each metric's distribution over seeds (`n`, `mean`,
 //! `mean_ci95`, `std`, `min`, `median`, `median_ci95`, `p90`, `p90_ci95`,
 //! `p99`, `p99_ci95`, `max`) and each probability (`n`, `hits`, `value`,
 //! `ci95`); `paired_differences[]`, each group minus the reference (the first
@@ -28,7 +32,9 @@ use crate::plots_experiment::{self as px, Series};
 use crate::write::Output;
 use serde::Deserialize;
 use serde::Serialize;
-use shakedown_sim::experiment::analysis::{Analysis, Better, METRICS, PROPORTIONS};
+use shakedown_sim::experiment::analysis::{
+    Analysis, Better, PairedDiff, CRITERIA, METRICS, OUTCOMES, PROPORTIONS,
+};
 use shakedown_sim::experiment::stats::{self, Interval};
 use shakedown_sim::experiment::{grid, Kind, Manifest, SeedSet};
 use shakedown_sim::record::Summary;
@@ -268,10 +274,24 @@ struct JsonSummary<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     params: Vec<&'a grid::Param>,
     reference: &'a str,
+    recommendation: JsonRecommendation<'a>,
     groups: Vec<JsonGroup<'a>>,
     paired_differences: Vec<JsonPaired<'a>>,
     pareto: Vec<JsonFrontier<'a>>,
     shakedown_version: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonRecommendation<'a> {
+    /// The sentence every report opens with.
+    text: String,
+    pick: Option<&'a str>,
+    runner_up: Option<&'a str>,
+    decided_by: Option<&'static str>,
+    tie: bool,
+    criteria: [&'static str; 3],
+    /// Pick minus runner-up per criterion, over their common seeds.
+    versus: BTreeMap<&'static str, JsonDiff>,
 }
 
 #[derive(Serialize)]
@@ -301,6 +321,8 @@ struct JsonGroup<'a> {
     policy: Option<&'a toml::Table>,
     #[serde(skip_serializing_if = "Option::is_none")]
     values: Option<BTreeMap<&'a str, &'a str>>,
+    /// Completed on at least one seed: only such groups are compared.
+    finished: bool,
     metrics: BTreeMap<&'static str, JsonDist>,
     probabilities: BTreeMap<&'static str, JsonShare>,
 }
@@ -353,6 +375,17 @@ struct JsonFrontier<'a> {
     groups: Vec<&'a str>,
 }
 
+fn json_diff(d: &PairedDiff) -> JsonDiff {
+    JsonDiff {
+        n: d.n,
+        mean: d.mean,
+        ci95: interval(d.ci),
+        better: d.better,
+        worse: d.worse,
+        equal: d.equal,
+    }
+}
+
 /// `summary.json` of a whole experiment.
 pub fn summary_json(m: &Manifest, seeds: &SeedSet, a: &Analysis) -> String {
     let label = |i: usize| m.groups[i].label.as_str();
@@ -378,11 +411,22 @@ pub fn summary_json(m: &Manifest, seeds: &SeedSet, a: &Analysis) -> String {
         },
         params: m.params.iter().collect(),
         reference: label(0),
+        recommendation: JsonRecommendation {
+            text: verdict(m, a),
+            pick: a.recommendation.pick.map(label),
+            runner_up: a.recommendation.runner_up.map(label),
+            decided_by: a.recommendation.decided_by,
+            tie: a.recommendation.tie(),
+            criteria: CRITERIA,
+            versus: a.recommendation.versus.iter().map(|d| (d.name, json_diff(d))).collect(),
+        },
         groups: a
             .groups
             .iter()
             .zip(&m.groups)
-            .map(|(g, def)| JsonGroup {
+            .zip(&a.recommendation.finished)
+            .map(|((g, def), &finished)| JsonGroup {
+                finished,
                 label: &def.label,
                 policy_file: def.policy_file.as_deref(),
                 policy: def.policy.as_ref(),
@@ -442,19 +486,7 @@ pub fn summary_json(m: &Manifest, seeds: &SeedSet, a: &Analysis) -> String {
                 metrics: p
                     .diffs
                     .iter()
-                    .map(|d| {
-                        (
-                            d.name,
-                            JsonDiff {
-                                n: d.n,
-                                mean: d.mean,
-                                ci95: interval(d.ci),
-                                better: d.better,
-                                worse: d.worse,
-                                equal: d.equal,
-                            },
-                        )
-                    })
+                    .map(|d| (d.name, json_diff(d)))
                     .collect(),
             })
             .collect(),
@@ -487,7 +519,7 @@ pub fn fmt_metric(name: &str, v: f64) -> String {
         "success_rate" => format!("{:.4} %", 100.0 * v),
         n if n.ends_with("_pct") => format!("{v:.1} %"),
         _ => {
-            if v.abs() >= 1000.0 || v == v.trunc() {
+            if v.abs() >= 100.0 || v == v.trunc() {
                 group_signed(v.round())
             } else {
                 format!("{v:.1}")
@@ -540,6 +572,156 @@ fn fmt_prob_ci(i: Interval) -> String {
         i.low.map_or("–".into(), fmt_prob),
         i.high.map_or("–".into(), fmt_prob)
     )
+}
+
+/// "policy" or "grid point", with its plural.
+fn noun(m: &Manifest, n: usize) -> String {
+    let (one, many) = match m.kind {
+        Kind::Compare => ("policy", "policies"),
+        Kind::Sweep => ("grid point", "grid points"),
+    };
+    format!("{} {}", group(n as u64), if n == 1 { one } else { many })
+}
+
+/// A group's outcomes over its seeds, most frequent first, e.g.
+/// "rolled back 97/100, halted 3/100".
+pub fn outcome_counts(a: &Analysis, g: usize) -> String {
+    let mut parts: Vec<(usize, String)> = OUTCOMES
+        .map(|j| {
+            let s = &a.groups[g].proportions[j];
+            let what = PROPORTIONS[j]
+                .name
+                .trim_start_matches("p_")
+                .replace('_', " ");
+            (s.hits, format!("{what} {}/{}", s.hits, s.n))
+        })
+        .filter(|(hits, _)| *hits > 0)
+        .collect();
+    parts.sort_by_key(|x| std::cmp::Reverse(x.0));
+    parts
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What separates the pick from the runner-up `q` on one criterion, in
+/// words.
+fn versus_phrase(a: &Analysis, q: usize, d: &PairedDiff, loser: &str) -> String {
+    let ci = fmt_ci(d.name, d.ci, fmt_diff);
+    match d.name {
+        "p_completed" => {
+            let c = &a.groups[q].proportions[0];
+            format!(
+                "`{loser}`, which completed on {} of {}, the difference is clear (paired {} {ci})",
+                group(c.hits as u64),
+                group(c.n as u64),
+                fmt_diff(d.name, d.mean)
+            )
+        }
+        "requests_failed" => format!(
+            "`{loser}` it failed {} {} requests per run (paired mean {} {ci} over {} seeds; fewer on {}, more on {})",
+            fmt_metric(d.name, d.mean.abs()),
+            if d.mean < 0.0 { "fewer" } else { "more" },
+            fmt_diff(d.name, d.mean),
+            group(d.n as u64),
+            group(d.better as u64),
+            group(d.worse as u64)
+        ),
+        _ => format!(
+            "`{loser}` it finished the rollout {} {} with failed requests not clearly different (paired mean {} {ci} over the {} seeds where both completed)",
+            fmt_metric(d.name, d.mean.abs()),
+            if d.mean < 0.0 { "sooner" } else { "later" },
+            fmt_diff(d.name, d.mean),
+            group(d.n as u64)
+        ),
+    }
+}
+
+/// The recommendation in plain sentences: which group to pick and why, ties
+/// said as ties, and "none" said plainly. The first line of every report.
+pub fn verdict(m: &Manifest, a: &Analysis) -> String {
+    let r = &a.recommendation;
+    let label = |g: usize| m.groups[g].label.as_str();
+    let n = a.groups.first().map_or(0, |g| g.proportions[0].n);
+    let unfinished: Vec<usize> = (0..a.groups.len()).filter(|&g| !r.finished[g]).collect();
+    let not_compared = if unfinished.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Not compared, because they never completed the rollout: {}.",
+            unfinished
+                .iter()
+                .map(|&g| format!("`{}` ({})", label(g), outcome_counts(a, g)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    let Some(p) = r.pick else {
+        // Not a recommendation: which one did least harm, as a fact.
+        let least = (0..a.groups.len())
+            .filter(|&g| !a.groups[g].metrics[0].mean.is_nan())
+            .min_by(|&x, &y| {
+                a.groups[x].metrics[0]
+                    .mean
+                    .total_cmp(&a.groups[y].metrics[0].mean)
+            });
+        let least = match least {
+            Some(g) if a.groups.len() > 1 => format!(
+                " Of them, `{}` failed the fewest requests (mean {} per run).",
+                label(g),
+                fmt_metric("requests_failed", a.groups[g].metrics[0].mean)
+            ),
+            _ => String::new(),
+        };
+        return format!(
+            "No {} completed the rollout on any of the {} seeds, so none is recommended.{not_compared}{least}",
+            match m.kind {
+                Kind::Compare => "policy",
+                Kind::Sweep => "grid point",
+            },
+            group(n as u64)
+        );
+    };
+    let completed = &a.groups[p].proportions[0];
+    let head = format!(
+        "Pick `{}`: it completed the rollout on {} of {} seeds",
+        label(p),
+        group(completed.hits as u64),
+        group(completed.n as u64)
+    );
+    let Some(q) = r.runner_up else {
+        let why = if a.groups.len() == 1 {
+            format!(
+                ", and there is no other {} to compare it with.",
+                noun(m, 1).trim_start_matches("1 ")
+            )
+        } else {
+            format!(
+                ", the only one of the {} that did.",
+                noun(m, a.groups.len())
+            )
+        };
+        return format!("{head}{why}{not_compared}");
+    };
+    let by = |name: &str| r.versus.iter().find(|d| d.name == name);
+    match r.decided_by {
+        Some(name) => {
+            let d = by(name).expect("a paired difference per criterion");
+            format!(
+                "{head}; against the runner-up {}.{not_compared}",
+                versus_phrase(a, q, d, label(q))
+            )
+        }
+        None => format!(
+            "{head}. It ties with `{}`: neither completion, failed requests nor rollout duration differs clearly over {} seeds (failed requests {} {}); `{}` has the better point estimates.{not_compared}",
+            label(q),
+            group(n as u64),
+            by("requests_failed").map_or("–".into(), |d| fmt_diff(d.name, d.mean)),
+            by("requests_failed").map_or("–".into(), |d| fmt_ci(d.name, d.ci, fmt_diff)),
+            label(p)
+        ),
+    }
 }
 
 /// A metric's or probability's title.
@@ -639,12 +821,65 @@ fn on_frontier(a: &Analysis, g: usize) -> Vec<&'static str> {
 // ---------------------------------------------------------------------------
 // report.md
 
+/// The outcome table's cell: hits of n with the share and its interval.
+fn outcome_cell(a: &Analysis, g: usize, j: usize) -> String {
+    let s = &a.groups[g].proportions[j];
+    format!(
+        "{}/{} ({} {})",
+        s.hits,
+        s.n,
+        fmt_prob(s.value),
+        fmt_prob_ci(s.ci)
+    )
+}
+
+fn outcomes_markdown(md: &mut String, labels: &[&str], a: &Analysis) {
+    let _ = writeln!(
+        md,
+        "## Outcomes\n\nHow each rollout ended, over the seeds (share with its 95 % Clopper–Pearson interval). Only groups that completed on at least one seed are compared below; durations are those of completed runs.\n"
+    );
+    md.push_str("| group |");
+    for j in OUTCOMES {
+        let _ = write!(
+            md,
+            " {} |",
+            PROPORTIONS[j]
+                .name
+                .trim_start_matches("p_")
+                .replace('_', " ")
+        );
+    }
+    md.push_str(" compared |\n|---|");
+    for _ in OUTCOMES {
+        md.push_str("---:|");
+    }
+    md.push_str(":---:|\n");
+    for (g, l) in labels.iter().enumerate() {
+        let _ = write!(md, "| `{l}` |");
+        for j in OUTCOMES {
+            let _ = write!(md, " {} |", outcome_cell(a, g, j));
+        }
+        let _ = writeln!(
+            md,
+            " {} |",
+            if a.recommendation.finished[g] {
+                "yes"
+            } else {
+                "no: never completed"
+            }
+        );
+    }
+    md.push('\n');
+}
+
 /// `report.md`: a summary fit for a pull request.
 pub fn markdown(m: &Manifest, seeds: &SeedSet, a: &Analysis) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {}\n", title(m));
     let _ = writeln!(md, "{}\n", lede(m, seeds));
     let labels: Vec<&str> = m.groups.iter().map(|g| g.label.as_str()).collect();
+    let _ = writeln!(md, "## Recommendation\n\n{}\n", verdict(m, a));
+    outcomes_markdown(&mut md, &labels, a);
 
     match m.kind {
         Kind::Compare => {
@@ -812,6 +1047,10 @@ thead th:first-child, th[scope=row] { text-align: left; }
 td { text-align: right; }
 td .ci { display: block; color: var(--muted); font-size: .8rem; }
 td.best { background: var(--best); }
+.unfinished, tr.unfinished td, tr.unfinished th { color: #718096; background: #edf2f7; }
+.flag { font-size: .75rem; font-weight: 600; color: #9b2c2c; text-transform: uppercase; letter-spacing: .03em; }
+section.verdict { border-left: 4px solid #2f855a; background: #f0fff4; padding: .25rem 1rem .5rem; margin: 1rem 0 1.5rem; }
+section.verdict h2 { margin-top: .5rem; }
 figure { margin: 1rem 0 1.5rem; }
 figure svg { display: block; width: 100%; height: auto; max-width: 960px; border: 1px solid #edf2f7; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: .4rem; max-width: 48rem; }
@@ -899,30 +1138,88 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
     let _ = writeln!(b, "<h1>{}</h1>", esc(&title(m)));
     let _ = writeln!(b, "<p class=\"lede\">{}</p>", code_spans(&lede(m, seeds)));
 
+    let finished = &a.recommendation.finished;
+    let _ = writeln!(
+        b,
+        "<section class=\"verdict\" id=\"recommendation\"><h2>Recommendation</h2>\n<p>{}</p></section>",
+        code_spans(&verdict(m, a))
+    );
+
+    // Outcomes: how each rollout ended.
+    b.push_str("<h2>Outcomes</h2>\n<p class=\"note\">How each rollout ended over the seeds, with the share and its 95 % Clopper–Pearson interval. Groups that never completed are greyed and left out of every comparison below; durations are those of completed runs.</p>\n<table id=\"outcomes\">\n<thead><tr><th>group</th>");
+    for j in OUTCOMES {
+        let _ = write!(
+            b,
+            "<th>{}</th>",
+            esc(&PROPORTIONS[j]
+                .name
+                .trim_start_matches("p_")
+                .replace('_', " "))
+        );
+    }
+    b.push_str("</tr></thead>\n<tbody>\n");
+    for (g, l) in labels.iter().enumerate() {
+        let _ = write!(
+            b,
+            "<tr{}><th scope=\"row\"><code>{}</code>{}</th>",
+            if finished[g] {
+                ""
+            } else {
+                " class=\"unfinished\""
+            },
+            esc(l),
+            if finished[g] {
+                ""
+            } else {
+                " <span class=\"flag\">never completed</span>"
+            }
+        );
+        for j in OUTCOMES {
+            let s = &a.groups[g].proportions[j];
+            let _ = write!(
+                b,
+                "<td>{}/{}<span class=\"ci\">{} {}</span></td>",
+                s.hits,
+                s.n,
+                fmt_prob(s.value),
+                esc(&fmt_prob_ci(s.ci))
+            );
+        }
+        b.push_str("</tr>\n");
+    }
+    b.push_str("</tbody>\n</table>\n");
+
     // Results: one column per group (compare) or one row per group (sweep).
     b.push_str("<h2>Results</h2>\n");
-    b.push_str("<p class=\"note\">Estimates with their 95 % confidence interval below (– where the seeds cannot bound it). Highlighted: the best value of a row.</p>\n");
+    b.push_str("<p class=\"note\">Estimates with their 95 % confidence interval below (– where the seeds cannot bound it). Highlighted: the best value of a row among the groups that completed.</p>\n");
     let best = |i: usize, stat: &str| -> Vec<usize> {
-        let vals: Vec<f64> = a
+        let vals: Vec<(usize, f64)> = a
             .groups
             .iter()
-            .map(|g| {
-                let d = &g.metrics[i];
-                match stat {
+            .enumerate()
+            .filter(|(g, _)| finished[*g])
+            .map(|(g, x)| {
+                let d = &x.metrics[i];
+                let v = match stat {
                     "mean" => d.mean,
                     "median" => d.median,
                     "p90" => d.p90,
                     _ => d.p99,
-                }
+                };
+                (g, v)
             })
+            .filter(|(_, v)| !v.is_nan())
             .collect();
-        let b = vals.iter().copied().reduce(|x, y| match METRICS[i].better {
-            Better::Lower => x.min(y),
-            Better::Higher => x.max(y),
-        });
+        let b = vals
+            .iter()
+            .map(|x| x.1)
+            .reduce(|x, y| match METRICS[i].better {
+                Better::Lower => x.min(y),
+                Better::Higher => x.max(y),
+            });
         match b {
-            Some(b) if vals.len() > 1 && !vals.iter().all(|v| *v == b) => {
-                (0..vals.len()).filter(|&k| vals[k] == b).collect()
+            Some(b) if vals.len() > 1 && !vals.iter().all(|v| v.1 == b) => {
+                vals.iter().filter(|v| v.1 == b).map(|v| v.0).collect()
             }
             _ => vec![],
         }
@@ -938,7 +1235,13 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
         };
         format!(
             "<td{}>{}<span class=\"ci\">{}</span></td>",
-            if hi { " class=\"best\"" } else { "" },
+            if hi {
+                " class=\"best\""
+            } else if !finished[g] {
+                " class=\"unfinished\""
+            } else {
+                ""
+            },
             esc(&fmt_metric(name, v)),
             esc(&fmt_ci(name, ci, fmt_metric))
         )
@@ -946,8 +1249,22 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
     match m.kind {
         Kind::Compare => {
             b.push_str("<table>\n<thead><tr><th>metric</th><th>statistic</th>");
-            for l in &labels {
-                let _ = write!(b, "<th scope=\"col\"><code>{}</code></th>", esc(l));
+            for (g, l) in labels.iter().enumerate() {
+                let _ = write!(
+                    b,
+                    "<th scope=\"col\"{}><code>{}</code>{}</th>",
+                    if finished[g] {
+                        ""
+                    } else {
+                        " class=\"unfinished\""
+                    },
+                    esc(l),
+                    if finished[g] {
+                        ""
+                    } else {
+                        "<br><span class=\"flag\">never completed</span>"
+                    }
+                );
             }
             b.push_str("</tr></thead>\n<tbody>\n");
             for (i, stat) in result_rows() {
@@ -968,11 +1285,16 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
                     "<tr><th scope=\"row\">{}</th><td style=\"text-align:left\">share of seeds</td>",
                     esc(p.title)
                 );
-                for g in &a.groups {
-                    let s = &g.proportions[j];
+                for (g, x) in a.groups.iter().enumerate() {
+                    let s = &x.proportions[j];
                     let _ = write!(
                         b,
-                        "<td>{}<span class=\"ci\">{}</span></td>",
+                        "<td{}>{}<span class=\"ci\">{}</span></td>",
+                        if finished[g] {
+                            ""
+                        } else {
+                            " class=\"unfinished\""
+                        },
                         fmt_prob(s.value),
                         esc(&fmt_prob_ci(s.ci))
                     );
@@ -994,8 +1316,10 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
                 let s = &a.groups[g].proportions[0];
                 let _ = writeln!(
                     b,
-                    "<tr><th scope=\"row\"><code>{}</code></th>{}{}{}{}<td>{}<span class=\"ci\">{}</span></td><td>{}</td></tr>",
+                    "<tr{}><th scope=\"row\"><code>{}</code>{}</th>{}{}{}{}<td>{}<span class=\"ci\">{}</span></td><td>{}</td></tr>",
+                    if finished[g] { "" } else { " class=\"unfinished\"" },
                     esc(l),
+                    if finished[g] { "" } else { " <span class=\"flag\">never completed</span>" },
                     cell(g, 0, "mean", b0.contains(&g)),
                     cell(g, 0, "p99", b0p99.contains(&g)),
                     cell(g, 2, "mean", b2.contains(&g)),

@@ -414,3 +414,123 @@ fn plots_render_as_png() {
         px::pareto_svg("t", "y", &points)
     );
 }
+
+/// A compare where the policy with the fewest failed requests never
+/// completes: a canary paused for a human at 10 %, which halts at once.
+fn unfinished_fixture(with_rolling: bool) -> (Manifest, SeedSet, Vec<Summary>) {
+    let seeds = SeedSet::parse("1..6").unwrap();
+    let canary_text = TINY.replace(
+        "kind = \"rolling\"\nmax_unavailable = 2",
+        "kind = \"canary\"\nsteps = [{ set_weight = 10 }, { pause = {} }]",
+    );
+    let canary = Scenario::parse(&canary_text, "tiny.toml").unwrap();
+    let mut policies = vec![];
+    if with_rolling {
+        policies.push(("rolling", tiny()));
+    }
+    policies.push(("canary-paused", canary));
+    let groups = policies
+        .iter()
+        .map(|(label, sc)| GroupDef {
+            label: label.to_string(),
+            policy_file: None,
+            policy: Some(toml::Table::try_from(&sc.policy).unwrap()),
+            values: vec![],
+        })
+        .collect();
+    let scenarios: Vec<Scenario> = policies.into_iter().map(|(_, sc)| sc).collect();
+    let m = manifest(Kind::Compare, groups, vec![], "1..6");
+    let r = rows(&scenarios, &seeds);
+    (m, seeds, r)
+}
+
+/// Issue 11 item 1: a group that never completed is never recommended,
+/// highlighted or put on a frontier, even with the fewest failures; outcome
+/// counts sum to the seeds.
+#[test]
+fn a_policy_that_never_completes_is_never_best() {
+    use shakedown_sim::experiment::analysis::{OUTCOMES, PROPORTIONS};
+    let (m, seeds, r) = unfinished_fixture(true);
+    let a = compare::analyze(&m, &r);
+    for g in &a.groups {
+        let sum: usize = OUTCOMES.map(|j| g.proportions[j].hits).sum();
+        assert_eq!(sum, seeds.len(), "{}: outcomes sum to the seeds", g.label);
+    }
+    let halted = PROPORTIONS
+        .iter()
+        .position(|p| p.name == "p_halted")
+        .unwrap();
+    assert_eq!(a.groups[1].proportions[halted].hits, seeds.len());
+    // The paused canary fails fewer requests than the rolling update...
+    assert!(a.groups[1].metrics[0].mean < a.groups[0].metrics[0].mean);
+    // ...and is still not a candidate for anything.
+    let rec = &a.recommendation;
+    assert_eq!(rec.finished, vec![true, false]);
+    assert_eq!(rec.pick, Some(0));
+    assert_eq!(rec.runner_up, None);
+    for f in &a.frontiers {
+        assert_eq!(f.groups, vec![0], "{} vs {}", f.x, f.y);
+    }
+    let text = compare::verdict(&m, &a);
+    assert!(text.starts_with("Pick `rolling`"), "{text}");
+    assert!(
+        text.contains(
+            "Not compared, because they never completed the rollout: `canary-paused` (halted 6/6)"
+        ),
+        "{text}"
+    );
+    let outs = compare::outputs(&m, &seeds, &r);
+    let html = String::from_utf8(file(&outs, "report.html").to_vec()).unwrap();
+    assert!(html.contains("id=\"recommendation\""));
+    assert!(html.contains("never completed"));
+    // Every highlighted cell is in the rolling column: the results table
+    // has metric, statistic, rolling, canary; count cells per row.
+    let results = &html[html.find("<h2>Results</h2>").unwrap()..];
+    let table = &results[..results.find("</table>").unwrap()];
+    for row in table.split("<tr>").skip(2) {
+        let cells: Vec<&str> = row.split("<td").skip(1).collect();
+        if cells.len() == 3 {
+            assert!(!cells[2].starts_with(" class=\"best\""), "{row}");
+        }
+    }
+    let md = String::from_utf8(file(&outs, "report.md").to_vec()).unwrap();
+    assert!(md.contains("| `canary-paused` | 0/6"), "{md}");
+    let json: serde_json::Value = serde_json::from_slice(file(&outs, "summary.json")).unwrap();
+    assert_eq!(json["recommendation"]["pick"], "rolling");
+    assert_eq!(json["groups"][1]["finished"], false);
+    assert_eq!(json["groups"][1]["probabilities"]["p_halted"]["hits"], 6);
+
+    // With no group that completes, none is recommended, said plainly.
+    let (m, _, r) = unfinished_fixture(false);
+    let a = compare::analyze(&m, &r);
+    assert_eq!(a.recommendation.pick, None);
+    let text = compare::verdict(&m, &a);
+    assert!(
+        text.starts_with(
+            "No policy completed the rollout on any of the 6 seeds, so none is recommended."
+        ),
+        "{text}"
+    );
+}
+
+/// A tie is said as a tie: the same policy twice.
+#[test]
+fn identical_policies_tie() {
+    let seeds = SeedSet::parse("1..5").unwrap();
+    let scenarios = vec![tiny(), tiny()];
+    let groups = ["a", "b"]
+        .iter()
+        .map(|l| GroupDef {
+            label: l.to_string(),
+            policy_file: None,
+            policy: None,
+            values: vec![],
+        })
+        .collect();
+    let m = manifest(Kind::Compare, groups, vec![], "1..5");
+    let r = rows(&scenarios, &seeds);
+    let a = compare::analyze(&m, &r);
+    assert!(a.recommendation.tie());
+    let text = compare::verdict(&m, &a);
+    assert!(text.contains("It ties with `b`"), "{text}");
+}

@@ -62,10 +62,18 @@ pub const METRICS: [Metric; 9] = [
     },
     Metric {
         name: "rollout_duration_s",
-        title: "rollout duration",
+        title: "rollout duration (completed runs)",
         unit: "s",
         better: Better::Lower,
-        value: |s| s.rollout_duration_s,
+        // A run that halted, rolled back or timed out did not roll out: its
+        // time is not a rollout duration to compare with those that did.
+        value: |s| {
+            if s.outcome == "completed" {
+                s.rollout_duration_s
+            } else {
+                f64::NAN
+            }
+        },
     },
     Metric {
         name: "success_rate",
@@ -107,15 +115,35 @@ pub const METRICS: [Metric; 9] = [
     },
 ];
 
-/// Every proportion: the rollout completing, every host ending on the new
-/// version, and both of those while the scenario's faults make that version
-/// bad ("a bad version reached 100 %").
-pub const PROPORTIONS: [Proportion; 3] = [
+/// Every proportion: first the outcome of the rollout (one of completed,
+/// rolled back, halted, timed out for every run, so their hits sum to the
+/// seeds; a live run cut short is `interrupted`, which no experiment runs),
+/// then every host ending on the new version, and both of those while the
+/// scenario's faults make that version bad ("a bad version reached 100 %").
+pub const PROPORTIONS: [Proportion; 6] = [
     Proportion {
         name: "p_completed",
         title: "P(rollout completed)",
         better: Better::Higher,
         hit: |s| s.outcome == "completed",
+    },
+    Proportion {
+        name: "p_rolled_back",
+        title: "P(rolled back)",
+        better: Better::Lower,
+        hit: |s| s.outcome == "rolled_back",
+    },
+    Proportion {
+        name: "p_halted",
+        title: "P(halted)",
+        better: Better::Lower,
+        hit: |s| s.outcome == "halted",
+    },
+    Proportion {
+        name: "p_timed_out",
+        title: "P(timed out: still rolling at the scenario's end)",
+        better: Better::Lower,
+        hit: |s| s.outcome == "timed_out",
     },
     Proportion {
         name: "p_new_version_full",
@@ -130,6 +158,9 @@ pub const PROPORTIONS: [Proportion; 3] = [
         hit: |s| s.new_version_bad && s.hosts_on_new_pct >= 100.0,
     },
 ];
+
+/// The outcome proportions, in [`PROPORTIONS`] order (its first four).
+pub const OUTCOMES: std::ops::Range<usize> = 0..4;
 
 /// Other names a threshold may use for a metric (the issue tracker's and
 /// k6-style examples write `blast_radius_pct`).
@@ -203,7 +234,39 @@ pub struct Frontier {
 pub struct Analysis {
     pub groups: Vec<GroupStats>,
     pub paired: Vec<Paired>,
+    /// Over the groups that completed on at least one seed only.
     pub frontiers: Vec<Frontier>,
+    pub recommendation: Recommendation,
+}
+
+/// The criteria a recommendation weighs, in order: the first whose paired
+/// difference is clear (its 95 % interval excludes 0) decides between two
+/// groups.
+pub const CRITERIA: [&str; 3] = ["p_completed", "requests_failed", "rollout_duration_s"];
+
+/// Which group to pick, and why (hyperfine's "X ran N times faster than Y",
+/// for rollout policies).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recommendation {
+    /// Whether each group completed the rollout on at least one seed: only
+    /// those are compared, highlighted, put on a frontier or picked.
+    pub finished: Vec<bool>,
+    /// `None` when no group completed on any seed.
+    pub pick: Option<usize>,
+    /// The best of the others, when there are others that finished.
+    pub runner_up: Option<usize>,
+    /// The criterion that separates the pick from the runner-up; `None`
+    /// when no criterion does (a tie: the pick is then the better point
+    /// estimate, said as a tie).
+    pub decided_by: Option<&'static str>,
+    /// Pick minus runner-up on every criterion, over their common seeds.
+    pub versus: Vec<PairedDiff>,
+}
+
+impl Recommendation {
+    pub fn tie(&self) -> bool {
+        self.runner_up.is_some() && self.decided_by.is_none()
+    }
 }
 
 /// The frontiers reported: rollout duration against expected failed
@@ -336,6 +399,7 @@ pub fn analyze(labels: &[String], groups: &[Vec<Summary>]) -> Analysis {
         })
         .collect();
 
+    let finished: Vec<bool> = stats.iter().map(|g| g.proportions[0].hits > 0).collect();
     let mean_of = |g: &GroupStats, name: &str| {
         let i = METRICS
             .iter()
@@ -346,21 +410,142 @@ pub fn analyze(labels: &[String], groups: &[Vec<Summary>]) -> Analysis {
     let frontiers = FRONTIERS
         .iter()
         .map(|&(x, y)| {
-            let pts: Vec<(f64, f64)> = stats
+            let eligible: Vec<usize> = (0..stats.len()).filter(|&g| finished[g]).collect();
+            let pts: Vec<(f64, f64)> = eligible
                 .iter()
-                .map(|g| (mean_of(g, x), mean_of(g, y)))
+                .map(|&g| (mean_of(&stats[g], x), mean_of(&stats[g], y)))
                 .collect();
             Frontier {
                 x,
                 y,
-                groups: pareto::frontier(&pts),
+                groups: pareto::frontier(&pts)
+                    .into_iter()
+                    .map(|i| eligible[i])
+                    .collect(),
             }
         })
         .collect();
+    let recommendation = recommend(&cols, &stats, finished);
 
     Analysis {
         groups: stats,
         paired,
         frontiers,
+        recommendation,
+    }
+}
+
+/// The column index of a criterion in [`all_columns`].
+fn criterion_column(name: &str) -> (usize, Better) {
+    if let Some(i) = METRICS.iter().position(|m| m.name == name) {
+        (i, METRICS[i].better)
+    } else {
+        let j = PROPORTIONS
+            .iter()
+            .position(|p| p.name == name)
+            .expect("a criterion is a metric or a proportion");
+        (METRICS.len() + j, PROPORTIONS[j].better)
+    }
+}
+
+/// `a − b` on one criterion over the seeds where both have it.
+fn paired_diff(name: &'static str, a: &[f64], b: &[f64], better: Better) -> PairedDiff {
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| x - y)
+        .filter(|x| !x.is_nan())
+        .collect();
+    let ci = stats::bootstrap_mean_ci(&[&d])[0];
+    let sign = if better == Better::Lower { -1.0 } else { 1.0 };
+    PairedDiff {
+        name,
+        n: d.len(),
+        mean: stats::mean(&d),
+        ci,
+        better: d.iter().filter(|x| sign * **x > 0.0).count(),
+        worse: d.iter().filter(|x| sign * **x < 0.0).count(),
+        equal: d.iter().filter(|x| **x == 0.0).count(),
+    }
+}
+
+/// Whether group `a` beats group `b`: the first criterion whose paired
+/// interval excludes 0 decides (`Some(name)`, and which way); with none, the
+/// point estimates in criterion order break the tie (`None`).
+fn duel(cols: &[Vec<Vec<f64>>], a: usize, b: usize) -> (bool, Option<&'static str>) {
+    for name in CRITERIA {
+        let (i, better) = criterion_column(name);
+        let d = paired_diff(name, &cols[a][i], &cols[b][i], better);
+        let sign = if better == Better::Lower { -1.0 } else { 1.0 };
+        let clear = match (d.ci.low, d.ci.high) {
+            (Some(lo), Some(hi)) => lo > 0.0 || hi < 0.0,
+            _ => false,
+        };
+        if clear && d.n > 0 {
+            return (sign * d.mean > 0.0, Some(name));
+        }
+    }
+    for name in CRITERIA {
+        let (i, better) = criterion_column(name);
+        let present = |c: &[f64]| {
+            let v: Vec<f64> = c.iter().copied().filter(|x| !x.is_nan()).collect();
+            stats::mean(&v)
+        };
+        let (ma, mb) = (present(&cols[a][i]), present(&cols[b][i]));
+        let sign = if better == Better::Lower { -1.0 } else { 1.0 };
+        if ma.is_finite() && mb.is_finite() && ma != mb {
+            return (sign * (ma - mb) > 0.0, None);
+        }
+    }
+    (false, None)
+}
+
+/// The best group among `candidates` by [`duel`] (the first of equals wins).
+fn best_of(cols: &[Vec<Vec<f64>>], candidates: &[usize]) -> Option<usize> {
+    let mut it = candidates.iter().copied();
+    let mut best = it.next()?;
+    for g in it {
+        if duel(cols, g, best).0 {
+            best = g;
+        }
+    }
+    Some(best)
+}
+
+fn recommend(cols: &[Vec<Vec<f64>>], groups: &[GroupStats], finished: Vec<bool>) -> Recommendation {
+    let eligible: Vec<usize> = (0..groups.len()).filter(|&g| finished[g]).collect();
+    let mut pick = best_of(cols, &eligible);
+    let rest: Vec<usize> = eligible
+        .iter()
+        .copied()
+        .filter(|&g| Some(g) != pick)
+        .collect();
+    let mut runner_up = best_of(cols, &rest);
+    // The runner-up was chosen among the rest without meeting the pick; if
+    // it clearly beats the pick (duels need not be transitive), they swap.
+    if let (Some(p), Some(r)) = (pick, runner_up) {
+        if let (true, Some(_)) = duel(cols, r, p) {
+            (pick, runner_up) = (Some(r), Some(p));
+        }
+    }
+    let (decided_by, versus) = match (pick, runner_up) {
+        (Some(p), Some(r)) => (
+            duel(cols, p, r).1,
+            CRITERIA
+                .iter()
+                .map(|&name| {
+                    let (i, better) = criterion_column(name);
+                    paired_diff(name, &cols[p][i], &cols[r][i], better)
+                })
+                .collect(),
+        ),
+        _ => (None, Vec::new()),
+    };
+    Recommendation {
+        finished,
+        pick,
+        runner_up,
+        decided_by,
+        versus,
     }
 }
