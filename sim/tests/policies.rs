@@ -654,6 +654,7 @@ mod judges {
             failure_limit: 0,
             inconclusive_limit: 0,
             consecutive_error_limit: 4,
+            consecutive_success_limit: 0,
             dry_run: false,
             provider: Provider::Prometheus {
                 query: Query::SuccessRate,
@@ -662,6 +663,7 @@ mod judges {
                 weights: None,
                 success_condition: success.map(|s| Condition::parse(s).unwrap()),
                 failure_condition: failure.map(|s| Condition::parse(s).unwrap()),
+                min_requests: None,
             },
         }
     }
@@ -721,34 +723,35 @@ mod judges {
         for w in order.windows(2) {
             assert!(w[0] < w[1], "{:?} < {:?}", w[0], w[1]);
         }
-        // The run's phase is the worst completed gating phase, Running while
-        // any gating metric is unfinished and none has failed.
+        // The run's phase is the worst completed gating phase once every
+        // metric has ended, Running before (Argo's assessRunStatus; the full
+        // table is sim/tests/conformance_analysis.rs).
         assert_eq!(
-            run_phase([(false, Successful), (false, Failed)].into_iter()),
+            run_phase([(false, Successful), (false, Failed)].into_iter(), false),
             Failed
         );
         assert_eq!(
-            run_phase([(false, Inconclusive), (false, Error)].into_iter()),
+            run_phase([(false, Inconclusive), (false, Error)].into_iter(), false),
             Error
         );
         assert_eq!(
-            run_phase([(false, Successful), (false, Running)].into_iter()),
+            run_phase([(false, Successful), (false, Running)].into_iter(), false),
             Running
         );
         assert_eq!(
-            run_phase([(false, Pending), (false, Pending)].into_iter()),
-            Pending
+            run_phase([(false, Pending), (false, Pending)].into_iter(), false),
+            Running
         );
         assert_eq!(
-            run_phase([(false, Running), (false, Inconclusive)].into_iter()),
+            run_phase([(false, Running), (false, Inconclusive)].into_iter(), true),
             Inconclusive
         );
-        // Dry-run metrics never gate.
+        // Dry-run metrics never gate (issue 10 item 9).
         assert_eq!(
-            run_phase([(false, Successful), (true, Failed)].into_iter()),
+            run_phase([(false, Successful), (true, Failed)].into_iter(), false),
             Successful
         );
-        assert_eq!(run_phase([(true, Failed)].into_iter()), Failed);
+        assert_eq!(run_phase([(true, Failed)].into_iter(), false), Successful);
     }
 
     #[test]
@@ -825,6 +828,7 @@ mod judges {
         assert_eq!(p.last(), Some(&Successful));
         assert_eq!(p.iter().filter(|x| **x == Error).count(), 0);
         let r = MetricResult {
+            measurements: 9,
             count: 5,
             error: 4,
             ..MetricResult::default()
@@ -854,6 +858,7 @@ mod judges {
             failure_limit: 0,
             inconclusive_limit: 0,
             consecutive_error_limit: 4,
+            consecutive_success_limit: 0,
             dry_run: false,
             provider: Provider::Kayenta {
                 series: vec![SeriesSpec {

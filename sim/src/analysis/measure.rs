@@ -175,6 +175,26 @@ impl Window {
         }
     }
 
+    /// The requests behind the selected value, for the minimum-sample guard:
+    /// the cohort's, one endpoint's, or the fewest of any endpoint a weighted
+    /// rate gives weight to (each of those rates is judged on its own
+    /// requests). `None`: no scrape to count from.
+    pub fn requests(&self, sel: &Selector) -> Option<u64> {
+        if self.all.scrapes == 0 {
+            return None;
+        }
+        match sel {
+            Selector::All => Some(self.all.requests),
+            Selector::Endpoint(e) => self.endpoints.get(*e).map(|a| a.requests),
+            Selector::Weighted(weights) => weights
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w != 0.0)
+                .map(|(e, _)| self.endpoints.get(e).map_or(0, |a| a.requests))
+                .min(),
+        }
+    }
+
     /// The selected value, with a description of what it was computed from
     /// (for the audit log). `None`: no data.
     pub fn value(&self, q: Query, sel: &Selector) -> (Option<f64>, String) {
@@ -281,5 +301,33 @@ mod tests {
         // An endpoint without requests makes the weighted value missing.
         let sel = Selector::Weighted(vec![0.5, 0.25, 0.25]);
         assert_eq!(w.value(Query::SuccessRate, &sel).0, None);
+    }
+
+    /// The guard counts the requests behind the value: the cohort's, one
+    /// endpoint's, or the fewest of the weighted endpoints (weight 0 left out).
+    #[test]
+    fn guard_requests_follow_the_selector() {
+        let acc = |requests| Acc {
+            scrapes: 1,
+            requests,
+            ..Acc::default()
+        };
+        let w = Window {
+            all: acc(10_120),
+            endpoints: vec![acc(10_000), acc(100), acc(20)],
+        };
+        assert_eq!(w.requests(&Selector::All), Some(10_120));
+        assert_eq!(w.requests(&Selector::Endpoint(1)), Some(100));
+        assert_eq!(w.requests(&Selector::Endpoint(7)), None);
+        assert_eq!(
+            w.requests(&Selector::Weighted(vec![0.5, 0.5, 0.0])),
+            Some(100)
+        );
+        assert_eq!(
+            w.requests(&Selector::Weighted(vec![0.5, 0.25, 0.0, 0.25])),
+            Some(0),
+            "a weighted endpoint never scraped has no requests"
+        );
+        assert_eq!(Window::default().requests(&Selector::All), None);
     }
 }

@@ -7,8 +7,10 @@
 //!                                                       observe(obs) each tick
 //!                       metrics: prometheus (threshold) │ kayenta (statistical)
 //!                                                       ▼
-//!              run phase = worst gating metric phase: Successful < Running <
-//!              Pending < Inconclusive < Error < Failed
+//!              run phase, once every metric (dry-run ones too) has ended or
+//!              a gating one ended badly: the worst gating metric phase,
+//!              Successful < Running < Pending < Inconclusive < Error < Failed
+//!              (all dry-run: Successful)
 //!              policies: Successful → go on, Inconclusive → halt,
 //!                        Error / Failed → abort
 //! ```
@@ -16,8 +18,11 @@
 //! - [`spec`] — templates as written and validated (Argo's `AnalysisTemplate`
 //!   vocabulary: `interval`, `count`, `initial_delay`, `success_condition`,
 //!   `failure_condition`, `failure_limit`, `inconclusive_limit`,
-//!   `consecutive_error_limit`, `dry_run`).
-//! - [`run`] — the `AnalysisRun` state machine and Argo's phase rules.
+//!   `consecutive_error_limit`, `consecutive_success_limit`, `dry_run`; and
+//!   shakedown's `min_requests` guard), validated as Argo's `ValidateMetric`.
+//! - [`run`] — the `AnalysisRun` state machine and Argo's phase rules
+//!   (`metric_phase`, `run_phase`: pure, checked against Argo's unit-test
+//!   cases in `sim/tests/conformance_analysis.rs`).
 //! - [`measure`] — what a metric reads from scrapes: success rate, error rate
 //!   and count, requests, latency quantiles; whole cohort, one endpoint, or a
 //!   weighted per-endpoint rate (Σ weight_e × rate_e).

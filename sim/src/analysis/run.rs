@@ -4,10 +4,14 @@
 //! ```text
 //!  start(t0) ──▶ each tick t > t0: every unfinished metric
 //!                  1. adds the tick's scrape to its window (from t0 + initial_delay)
-//!                  2. if due, measures:  due_k = t0 + initial_delay + k × interval
-//!                     (no interval: one measurement at the first tick with data)
-//!                  3. assesses its phase from its counters
-//!                the run's phase = the worst phase of its gating metrics
+//!                  2. if due, measures:  first due at t0 + initial_delay + interval,
+//!                     then last + interval, or last + 10 s after an Error
+//!                  3. assesses its phase from its counters (metric_phase)
+//!                if a gating metric ended Failed, Error or Inconclusive, the
+//!                run terminates: every unfinished metric ends Successful
+//!                the run's phase (run_phase): Running until every metric,
+//!                dry-run ones included, has ended; then the worst phase of
+//!                the gating metrics, Successful if all are dry-run
 //! ```
 //!
 //! A measurement summarises the scrapes since the previous one (so the first
@@ -16,22 +20,24 @@
 //! `EvaluateResult`: no conditions → Successful; only `success_condition` →
 //! Successful if it holds, else Failed; only `failure_condition` → Failed if
 //! it holds, else Successful; both → Failed if the failure holds, Successful
-//! if the success holds, else Inconclusive. Missing data (no scrape, or no
-//! request for a rate or latency) is a measurement **Error**, which does not
-//! count towards `count` and is retried at the next interval (the next tick
-//! without an interval).
+//! if the success holds, else Inconclusive. A threshold metric with
+//! `min_requests` first checks its window: fewer requests behind the value
+//! is an **Inconclusive** measurement (too little traffic to judge, as the
+//! judge's `min_samples`). Missing data (no scrape, or no request for a rate
+//! or latency) is a measurement **Error**, which does not count towards
+//! `count` and is retried after 10 s (Argo's `DefaultErrorRetryInterval`):
+//! at the first tick 10 s or more after it.
 //!
-//! A metric's phase follows Argo's `assessMetricStatus`, checked in order:
-//! no measurement yet → Pending; `failed > failure_limit` → Failed;
-//! `inconclusive > inconclusive_limit` → Inconclusive;
-//! `consecutive_errors > consecutive_error_limit` → Error (a limit of -1
-//! disables its check); `count` measurements taken → Successful; otherwise
-//! Running. A metric without an interval is done after its one measurement.
-//!
-//! The run ends as soon as a gating (non-`dry_run`) metric ends Failed, Error
-//! or Inconclusive — with the worst phase of its gating metrics — or when
-//! every gating metric is Successful. Dry-run metrics are measured and
-//! reported alongside but never change the run's phase.
+//! A metric's phase follows Argo's `assessMetricStatus` ([`metric_phase`]):
+//! no measurement yet → Pending (Successful if the run terminates);
+//! then, later checks winning, `failed > failure_limit` (unless -1) → Failed,
+//! `inconclusive > inconclusive_limit` → Inconclusive, `consecutive_errors >
+//! consecutive_error_limit` → Error; else `consecutive_success_limit` (when
+//! ≥ 1) successes in a row → Successful; else, with `count` measurements
+//! taken: Inconclusive if both the failure limit and a consecutive-success
+//! limit apply (neither decided), Failed if only the consecutive-success
+//! limit applies, Successful otherwise; else Running (Successful if the run
+//! terminates).
 
 use super::judge::{self, Series};
 use super::measure::{Scope, Window};
@@ -45,6 +51,8 @@ use crate::time::{SimDuration, SimTime};
 pub struct MetricResult {
     pub name: String,
     pub phase: AnalysisPhase,
+    /// Measurements taken, errors included (Argo's `len(measurements)`).
+    pub measurements: u32,
     /// Measurements that were not errors (Argo's `count`).
     pub count: u32,
     pub successful: u32,
@@ -52,6 +60,8 @@ pub struct MetricResult {
     pub inconclusive: u32,
     pub error: u32,
     pub consecutive_error: u32,
+    /// Successful measurements in a row (an Error breaks the streak too).
+    pub consecutive_success: u32,
     /// The last measured value (the judge's score for a Kayenta metric).
     pub last_value: Option<f64>,
     pub dry_run: bool,
@@ -150,12 +160,27 @@ impl AnalysisRun {
             if obs.now >= m.next_due && obs.now >= self.started_at + spec.initial_delay {
                 measure(spec, m, obs.now, &self.step, notes);
             }
-            m.result.phase = assess(spec, &m.result);
+        }
+        for (spec, m) in self.spec.metrics.iter().zip(&mut self.metrics) {
+            m.result.phase = metric_phase(&Limits::of(spec), &m.result, false);
+        }
+        // Argo's `IsTerminating`: a gating metric that ended Failed, Error
+        // or Inconclusive ends the run; unfinished metrics end Successful.
+        let terminating = self.metrics.iter().any(|m| {
+            !m.result.dry_run
+                && m.result.phase.completed()
+                && m.result.phase != AnalysisPhase::Successful
+        });
+        if terminating {
+            for (spec, m) in self.spec.metrics.iter().zip(&mut self.metrics) {
+                m.result.phase = metric_phase(&Limits::of(spec), &m.result, true);
+            }
         }
         self.phase = run_phase(
             self.metrics
                 .iter()
                 .map(|m| (m.result.dry_run, m.result.phase)),
+            terminating,
         );
         if self.phase.completed() {
             let parts: Vec<String> = self
@@ -227,17 +252,30 @@ fn measure(
             query,
             success_condition,
             failure_condition,
+            min_requests,
             ..
         } => {
-            let (value, from) = m.window.value(*query, &spec.provider.selector());
+            let sel = spec.provider.selector();
+            let (value, from) = m.window.value(*query, &sel);
+            let requests = m.window.requests(&sel);
             m.window = Window::default();
-            match value {
-                None => (
+            let thin = min_requests.and_then(|n| requests.filter(|r| *r < n).map(|r| (r, n)));
+            match (thin, value) {
+                // The guard answers first: data, but too little to judge.
+                (Some((r, n)), _) => (
+                    AnalysisPhase::Inconclusive,
+                    None,
+                    format!(
+                        "{}: too few requests for a verdict ({r} < min_requests {n}; {from})",
+                        query.as_str()
+                    ),
+                ),
+                (None, None) => (
                     AnalysisPhase::Error,
                     None,
                     format!("{}: no data ({from})", query.as_str()),
                 ),
-                Some(v) => {
+                (None, Some(v)) => {
                     let conds: Vec<String> = [
                         ("success", success_condition),
                         ("failure", failure_condition),
@@ -267,25 +305,42 @@ fn measure(
         }
     };
     let r = &mut m.result;
+    r.measurements += 1;
+    // Argo's `runMeasurements` bookkeeping.
     match phase {
         AnalysisPhase::Error => {
             r.error += 1;
             r.consecutive_error += 1;
+            r.consecutive_success = 0;
         }
         _ => {
             r.count += 1;
             r.consecutive_error = 0;
-            r.last_value = value;
+            if value.is_some() {
+                r.last_value = value;
+            }
             match phase {
-                AnalysisPhase::Successful => r.successful += 1,
-                AnalysisPhase::Failed => r.failed += 1,
-                _ => r.inconclusive += 1,
+                AnalysisPhase::Successful => {
+                    r.successful += 1;
+                    r.consecutive_success += 1;
+                }
+                AnalysisPhase::Failed => {
+                    r.failed += 1;
+                    r.consecutive_success = 0;
+                }
+                _ => {
+                    r.inconclusive += 1;
+                    r.consecutive_success = 0;
+                }
             }
         }
     }
-    m.next_due = match spec.interval {
-        Some(i) => now + i,
-        None => now,
+    // Argo's `generateMetricTasks`: after an Error the retry comes after
+    // `DefaultErrorRetryInterval`, whatever the metric's interval.
+    m.next_due = match (phase, spec.interval) {
+        (AnalysisPhase::Error, _) => now + ERROR_RETRY_INTERVAL,
+        (_, Some(i)) => now + i,
+        (_, None) => now,
     };
     notes.push(Action::Note {
         step: step.to_string(),
@@ -293,51 +348,149 @@ fn measure(
             "metric `{}`{} measurement {}: {text} → {phase:?}",
             spec.name,
             if spec.dry_run { " [dry-run]" } else { "" },
-            r.count + r.error
+            r.measurements
         ),
     });
 }
 
-/// Argo's `assessMetricStatus` (see the module docs).
-pub fn assess(spec: &MetricSpec, r: &MetricResult) -> AnalysisPhase {
-    if r.count + r.error == 0 {
-        return AnalysisPhase::Pending;
+/// Argo's `DefaultErrorRetryInterval` (`analysis/analysis.go`).
+pub const ERROR_RETRY_INTERVAL: SimDuration = SimDuration::from_secs(10);
+
+/// What Argo's phase rules read of a metric's spec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Argo's `EffectiveCount`; `None`: measures indefinitely.
+    pub count: Option<u32>,
+    /// -1: not applicable.
+    pub failure_limit: i64,
+    pub inconclusive_limit: i64,
+    pub consecutive_error_limit: i64,
+    /// 0: disabled.
+    pub consecutive_success_limit: u32,
+}
+
+impl Limits {
+    pub fn of(spec: &MetricSpec) -> Limits {
+        Limits {
+            count: spec.effective_count(),
+            failure_limit: spec.failure_limit,
+            inconclusive_limit: spec.inconclusive_limit,
+            consecutive_error_limit: spec.consecutive_error_limit,
+            consecutive_success_limit: spec.consecutive_success_limit,
+        }
     }
-    let over = |n: u32, limit: i64| limit >= 0 && n as i64 > limit;
-    if over(r.failed, spec.failure_limit) {
-        AnalysisPhase::Failed
-    } else if over(r.inconclusive, spec.inconclusive_limit) {
-        AnalysisPhase::Inconclusive
-    } else if over(r.consecutive_error, spec.consecutive_error_limit) {
-        AnalysisPhase::Error
-    } else if spec.count.is_some_and(|c| r.count >= c) || (spec.interval.is_none() && r.count >= 1)
-    {
+}
+
+/// Argo's `assessMetricFailureInconclusiveOrError`: the checks run in
+/// order and a later one overrides an earlier one, so Error beats
+/// Inconclusive beats Failed. `None`: no limit is exceeded.
+pub fn failure_inconclusive_or_error(
+    l: &Limits,
+    r: &MetricResult,
+) -> Option<(AnalysisPhase, String)> {
+    let mut out = None;
+    if l.failure_limit >= 0 && i64::from(r.failed) > l.failure_limit {
+        out = Some((
+            AnalysisPhase::Failed,
+            format!(
+                "failed ({}) > failure_limit ({})",
+                r.failed, l.failure_limit
+            ),
+        ));
+    }
+    if i64::from(r.inconclusive) > l.inconclusive_limit {
+        out = Some((
+            AnalysisPhase::Inconclusive,
+            format!(
+                "inconclusive ({}) > inconclusive_limit ({})",
+                r.inconclusive, l.inconclusive_limit
+            ),
+        ));
+    }
+    if i64::from(r.consecutive_error) > l.consecutive_error_limit {
+        out = Some((
+            AnalysisPhase::Error,
+            format!(
+                "consecutive_errors ({}) > consecutive_error_limit ({})",
+                r.consecutive_error, l.consecutive_error_limit
+            ),
+        ));
+    }
+    out
+}
+
+/// Argo's `assessMetricStatus` (see the module docs): a metric's phase from
+/// its counters and limits; `terminating`: the run is ending. The model has
+/// no in-flight measurement (each is taken within one tick), so Argo's
+/// "last measurement still running → Running" never applies.
+pub fn metric_phase(l: &Limits, r: &MetricResult, terminating: bool) -> AnalysisPhase {
+    if r.phase.completed() {
+        return r.phase;
+    }
+    if r.measurements == 0 {
+        return if terminating {
+            AnalysisPhase::Successful
+        } else {
+            AnalysisPhase::Pending
+        };
+    }
+    if let Some((phase, _)) = failure_inconclusive_or_error(l, r) {
+        return phase;
+    }
+    let success_applicable = l.consecutive_success_limit > 0;
+    if success_applicable && r.consecutive_success >= l.consecutive_success_limit {
+        return AnalysisPhase::Successful;
+    }
+    if l.count.is_some_and(|c| r.count >= c) {
+        let failure_applicable = l.failure_limit >= 0;
+        return match (failure_applicable, success_applicable) {
+            // Neither the failure limit nor the streak decided.
+            (true, true) => AnalysisPhase::Inconclusive,
+            (false, true) => AnalysisPhase::Failed,
+            _ => AnalysisPhase::Successful,
+        };
+    }
+    if terminating {
         AnalysisPhase::Successful
     } else {
         AnalysisPhase::Running
     }
 }
 
-/// The run's phase from its metrics' `(dry_run, phase)` (see the module docs).
-pub fn run_phase(metrics: impl Iterator<Item = (bool, AnalysisPhase)> + Clone) -> AnalysisPhase {
-    let gating: Vec<AnalysisPhase> = {
-        let g: Vec<_> = metrics.clone().filter(|m| !m.0).map(|m| m.1).collect();
-        if g.is_empty() {
-            metrics.map(|m| m.1).collect()
-        } else {
-            g
+/// [`metric_phase`] of a metric of a running (not terminating) analysis.
+pub fn assess(spec: &MetricSpec, r: &MetricResult) -> AnalysisPhase {
+    metric_phase(&Limits::of(spec), r, false)
+}
+
+/// Argo's `assessRunStatus`: the run's phase from its metrics'
+/// `(dry_run, phase)`. Not terminating: Running while any metric, dry-run
+/// ones included, is unfinished; then the worst phase of the gating
+/// metrics, Successful when every metric is dry-run. Terminating: that worst
+/// phase at once (Successful if none has one).
+pub fn run_phase(
+    metrics: impl Iterator<Item = (bool, AnalysisPhase)>,
+    terminating: bool,
+) -> AnalysisPhase {
+    let mut worst: Option<AnalysisPhase> = None;
+    let mut everything_completed = true;
+    for (dry_run, phase) in metrics {
+        if !phase.completed() {
+            everything_completed = false;
+            continue;
         }
-    };
-    let worst_done = gating.iter().filter(|p| p.completed()).max().copied();
-    if let Some(w) = worst_done.filter(|w| *w != AnalysisPhase::Successful) {
-        return w;
+        // A dry-run metric's phase is never worse than Successful.
+        let gating = if dry_run {
+            AnalysisPhase::Successful
+        } else {
+            phase
+        };
+        worst = Some(worst.map_or(gating, |w| w.max(gating)));
     }
-    if gating.iter().all(|p| p.completed()) {
-        return AnalysisPhase::Successful;
+    if terminating {
+        return worst.unwrap_or(AnalysisPhase::Successful);
     }
-    if gating.iter().all(|p| *p == AnalysisPhase::Pending) {
-        AnalysisPhase::Pending
-    } else {
-        AnalysisPhase::Running
+    match worst {
+        Some(w) if everything_completed => w,
+        _ => AnalysisPhase::Running,
     }
 }

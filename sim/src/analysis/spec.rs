@@ -10,7 +10,12 @@
 //! interval = "1m"
 //! count = 13
 //! success_condition = "result >= 0.95"
-//! failure_limit = 0                 # default 0; -1 disables
+//! failure_limit = 0                 # default 0; -1 disables (needs consecutive_success_limit)
+//! inconclusive_limit = 0            # default 0
+//! consecutive_error_limit = 4       # default 4
+//! consecutive_success_limit = 0     # default 0 (off); K: Successful after K in a row
+//! min_requests = 100                # guard: fewer requests in the window → Inconclusive
+//! # initial_delay = "2m", dry_run = true (measured and reported, never gates)
 //!
 //! [[analysis.fail-fast.metrics]]
 //! name = "judge"
@@ -21,6 +26,16 @@
 //! # per series: outlier_strategy = "keep" | "remove" (default keep, as
 //! # Kayenta), outlier_factor (default: the metric's outlier_factor, else 3)
 //! ```
+//!
+//! Validation follows Argo's `ValidateMetric` (`utils/analysis/factory.go`):
+//! limits are counts ≥ 0 (only `failure_limit` takes -1, and only beside a
+//! `consecutive_success_limit` ≥ 1); a `count` must be ≥ `failure_limit +
+//! consecutive_success_limit` (≥ `consecutive_success_limit` when the
+//! failure limit is off) and ≥ `inconclusive_limit`; `count` > 1 needs an
+//! `interval`; `count = 0` means no count. Every analysis here gates a step
+//! or a promotion, so, as Argo's `ValidateAnalysisTemplateWithType` requires
+//! of those, no metric may run indefinitely (an `interval` needs a `count`).
+//! Each rejection names the field and its line.
 
 use super::condition::Condition;
 use super::measure::{Query, Selector};
@@ -77,6 +92,7 @@ pub enum RawMetric {
         failure_limit: Option<i64>,
         inconclusive_limit: Option<i64>,
         consecutive_error_limit: Option<i64>,
+        consecutive_success_limit: Option<i64>,
         dry_run: Option<bool>,
         query: Query,
         cohort: Option<String>,
@@ -84,6 +100,7 @@ pub enum RawMetric {
         weights: Option<RawWeights>,
         success_condition: Option<String>,
         failure_condition: Option<String>,
+        min_requests: Option<i64>,
     },
     Kayenta {
         name: String,
@@ -93,6 +110,7 @@ pub enum RawMetric {
         failure_limit: Option<i64>,
         inconclusive_limit: Option<i64>,
         consecutive_error_limit: Option<i64>,
+        consecutive_success_limit: Option<i64>,
         dry_run: Option<bool>,
         series: Vec<RawSeries>,
         pass: Option<f64>,
@@ -144,16 +162,37 @@ pub struct MetricSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
     pub initial_delay: SimDuration,
-    /// Failed measurements tolerated (fails when failed > limit); -1: never fails.
+    /// Failed measurements tolerated (fails when failed > limit); -1: never
+    /// fails (only with a `consecutive_success_limit`).
     pub failure_limit: i64,
-    /// Inconclusive measurements tolerated; -1: never inconclusive.
+    /// Inconclusive measurements tolerated (≥ 0).
     pub inconclusive_limit: i64,
-    /// Consecutive measurement errors (missing data) tolerated; -1: never.
+    /// Consecutive measurement errors (missing data) tolerated (≥ 0).
     pub consecutive_error_limit: i64,
+    /// Consecutive successful measurements that end the metric Successful
+    /// (Argo's `consecutiveSuccessLimit`); 0: disabled.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub consecutive_success_limit: u32,
     /// Evaluated and reported, never gates.
     pub dry_run: bool,
     #[serde(flatten)]
     pub provider: Provider,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl MetricSpec {
+    /// Argo's `EffectiveCount`: the measurements to take; absent count and
+    /// interval: 1; an interval without a count: `None` (indefinitely).
+    pub fn effective_count(&self) -> Option<u32> {
+        match (self.count, self.interval) {
+            (Some(n), _) => Some(n),
+            (None, None) => Some(1),
+            (None, Some(_)) => None,
+        }
+    }
 }
 
 /// How a metric measures.
@@ -172,6 +211,10 @@ pub enum Provider {
         success_condition: Option<Condition>,
         #[serde(skip_serializing_if = "Option::is_none")]
         failure_condition: Option<Condition>,
+        /// The minimum-sample guard: a window with fewer requests behind the
+        /// value is an Inconclusive measurement.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min_requests: Option<u64>,
     },
     /// The statistical judge (Kayenta's NetflixACAJudge) over per-scrape
     /// series of the new cohort (canary) against the old one (baseline).
@@ -239,14 +282,23 @@ pub struct TemplateContext<'a> {
     pub endpoint_weights: &'a [f64],
 }
 
-fn limit(c: &Checker<'_>, field: &str, v: Option<i64>, default: i64) -> Result<i64, ScenarioError> {
-    match v {
-        None => Ok(default),
-        Some(n) if n >= -1 => Ok(n),
-        Some(n) => Err(c.err(
-            field,
-            format!("must be a count ≥ 0, or -1 to disable the limit, got {n}"),
-        )),
+/// A limit that must be a count ≥ 0 (`-1` allowed where `minus_one` says
+/// what it means).
+fn limit(
+    c: &Checker<'_>,
+    field: &str,
+    v: Option<i64>,
+    default: i64,
+    minus_one: Option<&str>,
+) -> Result<i64, ScenarioError> {
+    match (v, minus_one) {
+        (None, _) => Ok(default),
+        (Some(n), _) if n >= 0 => Ok(n),
+        (Some(-1), Some(_)) => Ok(-1),
+        (Some(n), Some(m)) => {
+            Err(c.err(field, format!("must be a count ≥ 0, or -1 to {m}, got {n}")))
+        }
+        (Some(n), None) => Err(c.err(field, format!("must be a count ≥ 0, got {n}"))),
     }
 }
 
@@ -343,6 +395,11 @@ fn template(
     })
 }
 
+/// The fields every metric has, validated as Argo's `ValidateMetric`
+/// (`utils/analysis/factory.go`) and, since every analysis here gates a step
+/// or a promotion, `ValidateAnalysisTemplateWithType` (no metric may run
+/// indefinitely). Limits are `[failure, inconclusive, consecutive_error,
+/// consecutive_success]`.
 #[allow(clippy::too_many_arguments)]
 fn common(
     c: &Checker<'_>,
@@ -351,7 +408,7 @@ fn common(
     interval: Option<SimDuration>,
     count: Option<i64>,
     initial_delay: Option<SimDuration>,
-    limits: [Option<i64>; 3],
+    limits: [Option<i64>; 4],
     dry_run: Option<bool>,
     provider: Provider,
 ) -> Result<MetricSpec, ScenarioError> {
@@ -362,8 +419,26 @@ fn common(
     if interval.is_some_and(|d| d.is_zero()) {
         return Err(c.err(&f("interval"), "must be longer than 0s"));
     }
+    let consecutive_success_limit = limit(c, &f("consecutive_success_limit"), limits[3], 0, None)?;
+    let failure_limit = limit(
+        c,
+        &f("failure_limit"),
+        limits[0],
+        0,
+        Some("disable the limit"),
+    )?;
+    if consecutive_success_limit == 0 && failure_limit == -1 {
+        return Err(c.err(
+            &f("failure_limit"),
+            "failure_limit = -1 needs a consecutive_success_limit ≥ 1 to decide the metric \
+             (Argo: failureLimit and consecutiveSuccessLimit cannot both be disabled)",
+        ));
+    }
+    let inconclusive_limit = limit(c, &f("inconclusive_limit"), limits[1], 0, None)?;
+    let consecutive_error_limit = limit(c, &f("consecutive_error_limit"), limits[2], 4, None)?;
     let count = match count {
-        None => None,
+        // Argo's EffectiveCount reads 0 as "not given".
+        None | Some(0) => None,
         Some(n) if (1..=1_000_000).contains(&n) => Some(n as u32),
         Some(n) => {
             return Err(c.err(
@@ -372,10 +447,43 @@ fn common(
             ))
         }
     };
+    if let Some(n) = count.map(i64::from) {
+        if failure_limit >= 0 && n < failure_limit + consecutive_success_limit {
+            return Err(c.err(
+                &f("count"),
+                format!(
+                    "count ({n}) must be ≥ failure_limit + consecutive_success_limit \
+                     ({failure_limit} + {consecutive_success_limit})"
+                ),
+            ));
+        }
+        if failure_limit < 0 && n < consecutive_success_limit {
+            return Err(c.err(
+                &f("count"),
+                format!(
+                    "count ({n}) must be ≥ consecutive_success_limit ({consecutive_success_limit})"
+                ),
+            ));
+        }
+        if n < inconclusive_limit {
+            return Err(c.err(
+                &f("count"),
+                format!("count ({n}) must be ≥ inconclusive_limit ({inconclusive_limit})"),
+            ));
+        }
+    }
     if interval.is_none() && count.is_some_and(|n| n > 1) {
         return Err(c.err(
             &f("count"),
             "more than one measurement needs an `interval` between them",
+        ));
+    }
+    if interval.is_some() && count.is_none() {
+        return Err(c.err(
+            &f("interval"),
+            "a metric with an `interval` and no `count` runs indefinitely, which Argo allows \
+             only in a background analysis (not modelled here: every analysis gates a step \
+             or a promotion); give a `count`",
         ));
     }
     Ok(MetricSpec {
@@ -383,9 +491,10 @@ fn common(
         interval,
         count,
         initial_delay: initial_delay.unwrap_or(SimDuration::ZERO),
-        failure_limit: limit(c, &f("failure_limit"), limits[0], 0)?,
-        inconclusive_limit: limit(c, &f("inconclusive_limit"), limits[1], 0)?,
-        consecutive_error_limit: limit(c, &f("consecutive_error_limit"), limits[2], 4)?,
+        failure_limit,
+        inconclusive_limit,
+        consecutive_error_limit,
+        consecutive_success_limit: consecutive_success_limit.min(i64::from(u32::MAX)) as u32,
         dry_run: dry_run.unwrap_or(false),
         provider,
     })
@@ -437,6 +546,7 @@ fn metric(
             failure_limit,
             inconclusive_limit,
             consecutive_error_limit,
+            consecutive_success_limit,
             dry_run,
             query,
             cohort,
@@ -444,6 +554,7 @@ fn metric(
             weights,
             success_condition,
             failure_condition,
+            min_requests,
         } => {
             let cohort = match cohort.as_deref() {
                 None | Some("new") => CohortName::New,
@@ -532,6 +643,22 @@ fn metric(
                     .map(|s| Condition::parse(s).map_err(|e| c.err(&f(k), e)))
                     .transpose()
             };
+            let min_requests = match *min_requests {
+                None | Some(0) => None,
+                Some(n) if n < 0 => {
+                    return Err(c.err(
+                        &f("min_requests"),
+                        format!("must be a count of requests ≥ 0 (0: no guard), got {n}"),
+                    ))
+                }
+                Some(_) if *query == Query::ReadyRatio => {
+                    return Err(c.err(
+                        &f("min_requests"),
+                        "ready-ratio counts hosts, not requests: it has no request guard",
+                    ))
+                }
+                Some(n) => Some(n as u64),
+            };
             let provider = Provider::Prometheus {
                 query: *query,
                 cohort,
@@ -539,6 +666,7 @@ fn metric(
                 weights,
                 success_condition: cond("success_condition", success_condition)?,
                 failure_condition: cond("failure_condition", failure_condition)?,
+                min_requests,
             };
             common(
                 c,
@@ -551,6 +679,7 @@ fn metric(
                     *failure_limit,
                     *inconclusive_limit,
                     *consecutive_error_limit,
+                    *consecutive_success_limit,
                 ],
                 *dry_run,
                 provider,
@@ -564,6 +693,7 @@ fn metric(
             failure_limit,
             inconclusive_limit,
             consecutive_error_limit,
+            consecutive_success_limit,
             dry_run,
             series,
             pass,
@@ -630,6 +760,7 @@ fn metric(
                     *failure_limit,
                     *inconclusive_limit,
                     *consecutive_error_limit,
+                    *consecutive_success_limit,
                 ],
                 *dry_run,
                 provider,
