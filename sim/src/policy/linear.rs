@@ -69,7 +69,10 @@ pub struct RawLinear {
     pub slo: Vec<RawCheck>,
     pub slo_window: Option<SimDuration>,
     pub bake: Option<SimDuration>,
-    pub on_slo_breach: Option<OnBreach>,
+    /// `"halt"` or `"rollback"`, read as a string so that a bad value is
+    /// located at its key (inside the tagged `[policy]` table serde loses
+    /// the span).
+    pub on_slo_breach: Option<String>,
     pub window: Option<RawWindow>,
 }
 
@@ -118,11 +121,10 @@ pub struct LinearSpec {
 }
 
 /// What a violated SLO does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnBreach {
     /// Tsunami: stop where the rollout is; a human decides.
-    #[default]
     Halt,
     /// AppConfig: every host back to the old version.
     Rollback,
@@ -308,7 +310,7 @@ impl RawLinear {
             ref slo,
             slo_window,
             bake,
-            on_slo_breach,
+            ref on_slo_breach,
             window: _,
         } = *self;
         require_mode(
@@ -390,10 +392,12 @@ impl RawLinear {
                 Shape::Breakpoints { points: out }
             }
         };
-        // A stepped shape recomputes at its own steps: `duration / N` by
-        // default, every minute when it moves everything at once.
+        // Hourly by default (at most the duration); a stepped shape
+        // recomputes at its own steps, `duration / N`, or every minute when
+        // it moves everything at once.
         let default_step = match shape.step_time(1, duration) {
-            None => SimDuration::from_hours(1),
+            None if duration.is_zero() => SimDuration::from_hours(1),
+            None => SimDuration::from_hours(1).min(duration),
             Some(s) if s.is_zero() => SimDuration::from_mins(1),
             Some(s) => s,
         };
@@ -421,7 +425,18 @@ impl RawLinear {
                 format!("must be a percentage in (0, 100], got {max_pct}"),
             ));
         }
-        let on_slo_breach = on_slo_breach.unwrap_or_default();
+        let on_slo_breach = match on_slo_breach.as_deref() {
+            None | Some("halt") => OnBreach::Halt,
+            Some("rollback") => OnBreach::Rollback,
+            Some(other) => {
+                return Err(c.err(
+                    "policy.on_slo_breach",
+                    format!(
+                        "unknown value `{other}`: \"halt\" (Tsunami: stop where the rollout is) or \"rollback\" (AppConfig: every host back to the old version)"
+                    ),
+                ))
+            }
+        };
         let slo = checks(c, "policy.slo", slo, ctx, true)?;
         if on_slo_breach == OnBreach::Rollback && slo.is_empty() {
             return Err(c.err(
