@@ -2,9 +2,9 @@
 //! AppConfig's deployment strategies: a duration-based ramp.
 //!
 //! The share of each role's hosts on the new version is a function of time
-//! since the start, recomputed every `step` (default 1 h; with a
-//! `growth_factor` shape, `duration / N`) and at each of a stepped shape's
-//! step times. The `shape`:
+//! since the start, recomputed every `step` (default 1 h, at most the
+//! duration; with a `growth_factor` shape, `duration / N`) and at each of a
+//! stepped shape's step times. The `shape`:
 //!
 //! | `shape` | share at `t` of `duration` | after |
 //! |---|---|---|
