@@ -202,8 +202,10 @@ impl Shape {
                 growth_factor: Some(g),
             } => Some((100.0 / g - 1e-9).ceil().max(1.0) as u32),
             Shape::Exponential { growth_factor: g } => {
+                // At most 8 steps for AppConfig's smallest factor, 1 %; the
+                // bound only guards a hand-built shape with a factor of 0.
                 let mut n = 1;
-                while g * 2f64.powi(n as i32 - 1) < 100.0 {
+                while n < 64 && g * 2f64.powi(n as i32 - 1) < 100.0 {
                     n += 1;
                 }
                 Some(n)
