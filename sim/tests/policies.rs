@@ -1184,16 +1184,16 @@ fn flagger_blue_green_iterations_timeline_is_exact() {
     assert_eq!(rec.summary.rollout_duration_s, 255.0);
 }
 
-/// Tsunami's shapes and floors: exponential from `start_pct` to 100 %,
+/// Tsunami's shapes and floors: geometric from `start_pct` to 100 %,
 /// breakpoints interpolated linearly, and at least `min_hosts` per role.
 #[test]
 fn linear_shapes_and_min_hosts() {
-    use shakedown_sim::policy::spec::{LinearSpec, Point, Shape};
+    use shakedown_sim::policy::spec::{LinearSpec, OnBreach, Point, Shape};
     use shakedown_sim::policy::Linear;
     use shakedown_sim::time::SimDuration;
     let d = SimDuration::from_hours(100);
     let at = |h: u64| SimDuration::from_hours(h);
-    let exp = Shape::Exponential { start_pct: 1.0 };
+    let exp = Shape::Geometric { start_pct: 1.0 };
     assert!((exp.fraction(at(0), d) - 0.01).abs() < 1e-12);
     assert!((exp.fraction(at(50), d) - 0.1).abs() < 1e-12);
     assert_eq!(exp.fraction(at(100), d), 1.0);
@@ -1219,12 +1219,16 @@ fn linear_shapes_and_min_hosts() {
 
     let spec = LinearSpec {
         duration: d,
-        shape: Shape::Linear {},
+        shape: Shape::Linear {
+            growth_factor: None,
+        },
         step: at(1),
         min_hosts: 1,
         max_pct: 100.0,
         slo: vec![],
         slo_window: SimDuration::from_mins(5),
+        bake: SimDuration::ZERO,
+        on_slo_breach: OnBreach::Halt,
     };
     let p = Linear::new(spec, 1);
     // 1 % of a 3-host role is one host ("at least one host"); of 300, 3.

@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 pub use super::blue_green::BlueGreenSpec;
 pub use super::canary::{CanaryScale, CanarySpec, CanaryStep, PauseSpec};
 pub use super::flagger::FlaggerSpec;
-pub use super::linear::{LinearSpec, Point, Shape};
+pub use super::linear::{LinearSpec, OnBreach, Point, Shape};
 pub use super::staged::StagedSpec;
 pub use super::waves::WavesSpec;
 pub use super::windowed::{DeployWindow, RawWindow};
