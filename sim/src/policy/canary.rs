@@ -426,7 +426,7 @@ impl Canary {
                             count,
                             step: label.clone(),
                             reason: why(&format!(
-                                "{count} hosts back to the stable version (canary {} → {to_canary})",
+                                "{count} hosts back to the stable version, canary {} → {to_canary}",
                                 g.new.total
                             )),
                         });
@@ -440,7 +440,7 @@ impl Canary {
                             count,
                             step: label.clone(),
                             reason: why(&format!(
-                                "{count} hosts move to the canary (stable {} → {})",
+                                "{count} hosts move to the canary, stable {} → {}",
                                 old.total,
                                 old.total - count
                             )),
