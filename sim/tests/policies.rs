@@ -115,8 +115,9 @@ fn weights(rec: &RunRecord) -> Vec<(f64, String)> {
 // ---- canary ------------------------------------------------------------------
 
 /// Argo basic canary (no router): the weight is the canary's share of
-/// replicas; each weight waits for its hosts, pauses run, then the rest
-/// rolls with max_unavailable 25 % (2 of 10).
+/// replicas; each weight waits for its hosts, within max_unavailable 25 %
+/// (2 of 10) per reconcile (issue 10 item 6: 50 % moved 3 hosts at once,
+/// 30 % of the fleet unavailable); pauses run, then the rest rolls.
 #[test]
 fn canary_replica_count_timeline_is_exact() {
     let sc = in_place(
@@ -127,22 +128,23 @@ steps = [{ set_weight = 20 }, { pause = { duration = "2m" } }, { set_weight = 50
     let rec = full(&sc);
     #[rustfmt::skip]
     let want = vec![
-        (0.0, 0), (0.0, 1),                 // 20 % of 10 → 2 hosts
-        (180.0, 2), (180.0, 3), (180.0, 4), // served at 60, paused 2 m; 50 % → 5
-        (300.0, 5), (300.0, 6),             // served at 240, paused 1 m; promotion
-        (360.0, 7), (360.0, 8),
-        (420.0, 9),
+        (0.0, 0), (0.0, 1),     // 20 % of 10 → 2 hosts
+        (180.0, 2), (180.0, 3), // served at 60, paused 2 m; 50 % → 5, 2 at a time
+        (240.0, 4),             // the first 2 serve: the fifth
+        (360.0, 5), (360.0, 6), // served at 300, paused 1 m; promotion
+        (420.0, 7), (420.0, 8),
+        (480.0, 9),
     ];
     assert_eq!(times(&rec), want);
     assert!(has(&rec, 60.0, "step 2/4", "pause 2m at weight 20"));
-    assert!(has(&rec, 300.0, "promote", "full promotion"));
+    assert!(has(&rec, 360.0, "promote", "full promotion"));
     assert!(weights(&rec).is_empty(), "no router: no weights");
     let s = &rec.summary;
     assert_eq!(
         (s.outcome.as_str(), s.rollout_duration_s),
-        ("completed", 480.0)
+        ("completed", 540.0)
     );
-    assert_eq!(s.peak_hosts_unavailable_pct, 30.0);
+    assert_eq!(s.peak_hosts_unavailable_pct, 20.0);
     assert_eq!(s.hosts_ever_on_new_pct, 100.0);
     assert_eq!(
         (s.detected_at_s, s.aborted_at_s, s.time_to_rollback_s),
@@ -150,13 +152,15 @@ steps = [{ set_weight = 20 }, { pause = { duration = "2m" } }, { set_weight = 50
     );
 }
 
-/// Replica-count weights round to the nearest count, ties up: 41 % of 10 →
-/// 4, 45 % → 5, 5 % → 1.
+/// Replica-count weights follow Argo's approximation: the nearest count,
+/// ties up (41 % of 10 → 4, 45 % → 5), and for 0 < W < 100 at least one
+/// canary and one stable host (issue 10 item 4: 5 % and 1 % of 10 → 1;
+/// 1 % used to give no canary, an analysis without data, an abort; 99 % → 9).
 #[test]
-fn canary_replica_count_rounds_to_nearest_ties_up() {
-    for (w, hosts) in [(41, 4usize), (45, 5), (44, 4), (5, 1)] {
+fn canary_replica_count_follows_argo_rounding() {
+    for (w, hosts) in [(41, 4usize), (45, 5), (44, 4), (5, 1), (1, 1), (99, 9)] {
         let sc = in_place(
-            &format!("kind = \"canary\"\nsteps = [{{ set_weight = {w} }}, {{ pause = {{}} }}]"),
+            &format!("kind = \"canary\"\nmax_unavailable = 10\nsteps = [{{ set_weight = {w} }}, {{ pause = {{}} }}]"),
             "",
         );
         let rec = full(&sc);
@@ -165,6 +169,40 @@ fn canary_replica_count_rounds_to_nearest_ties_up() {
         assert!(rec.summary.outcome_reason.contains("paused indefinitely"));
         assert_eq!(rec.summary.rollout_duration_s, 60.0);
     }
+}
+
+/// Issue 10 items 6 and 7, replace mode: with max_surge 1 and
+/// max_unavailable 1 the canary grows by one surge host and the stable set
+/// shrinks by at most one host per reconcile, so canary + stable stays
+/// within 11 and the canary ends at its share (3 of 10, stable 7).
+#[test]
+fn canary_basic_replace_mode_shrinks_the_stable_within_max_unavailable() {
+    let rec = full(&scenario(
+        "kind = \"canary\"\nmax_surge = 1\nmax_unavailable = 1\nsteps = [{ set_weight = 30 }, { pause = {} }]",
+        "",
+        "replace",
+    ));
+    let mut per_tick: std::collections::BTreeMap<u64, (u32, u32)> = Default::default();
+    for e in &rec.events {
+        let t = e.time_s as u64;
+        if e.kind == "instruct" {
+            per_tick.entry(t).or_default().0 += 1;
+        } else if e.kind == "decommission" {
+            per_tick.entry(t).or_default().1 += 1;
+        }
+    }
+    assert!(
+        per_tick.values().all(|&(up, down)| up <= 1 && down <= 1),
+        "{per_tick:?}"
+    );
+    let up: u32 = per_tick.values().map(|v| v.0).sum();
+    let down: u32 = per_tick.values().map(|v| v.1).sum();
+    assert_eq!((up, down), (3, 3), "{per_tick:?}");
+    let s = &rec.summary;
+    assert_eq!(s.outcome, "halted");
+    assert!(s.peak_hosts_unavailable_pct <= 10.0, "{s:?}");
+    let last = rec.ticks.last().unwrap();
+    assert_eq!(last.serving, 10, "7 stable + 3 canary serve");
 }
 
 /// With a router the weight is exact and set once the canary's hosts serve;
@@ -1540,4 +1578,275 @@ provision_time = "1m"
     assert!(e.contains("max_surge"), "{e}");
     let e = parse("kind = \"rolling\"\nmax_unavailable = \"urg\"").unwrap_err();
     assert!(e.contains("max_unavailable"), "{e}");
+}
+
+// ---- issue 10: Argo canary / blue-green and progress-deadline fidelity --------
+
+const NEVER_SERVES: &str =
+    "[[faults]]\nkind = \"incompatible-roles\"\nroles = [\"api\"]\neffect = \"fail-to-start\"";
+
+/// Issue 10 item 5: a traffic-routed canary needs ⌈W × N / 100⌉ hosts
+/// (Argo's `trafficWeightToReplicas`): 41 % of 10 → 5 (nearest gave 4, so
+/// 4 hosts carried 41 % of the traffic), 1 % → 1.
+#[test]
+fn canary_traffic_routed_canary_rounds_up() {
+    for (w, hosts) in [(41, 5usize), (1, 1), (50, 5), (99, 10)] {
+        let rec = full(&in_place(
+            &format!("kind = \"canary\"\ntraffic_routing = true\nmax_unavailable = 10\nsteps = [{{ set_weight = {w} }}, {{ pause = {{}} }}]"),
+            "",
+        ));
+        assert_eq!(instructs(&rec).len(), hosts, "{w} %");
+        assert!(instructs(&rec).iter().all(|(t, _, _)| *t == 0.0));
+        assert_eq!(
+            weights(&rec),
+            vec![(60.0, format!("{w}% of api traffic to the new version"))]
+        );
+        assert_eq!(rec.summary.outcome, "halted");
+    }
+}
+
+/// Issue 10 item 11: a background analysis (Argo `strategy.canary.analysis`)
+/// starts at `starting_step` and runs beside the steps; it fails at a later
+/// step than any step analysis would look and aborts there. Before step 3
+/// (index 2) nothing judges the 20 % canary.
+#[test]
+fn canary_background_analysis_failing_at_a_later_step_aborts() {
+    let rec = full(&in_place(
+        r#"kind = "canary"
+steps = [{ set_weight = 20 }, { pause = { duration = "5m" } }, { set_weight = 40 }, { pause = { duration = "10m" } }]
+analysis = { starting_step = 2, metrics = [{ name = "sr", provider = "prometheus", query = "success-rate", interval = "1m", count = 10, success_condition = "result >= 0.95" }] }"#,
+        BAD,
+    ));
+    // 20 % served at 60, paused 5 m; step 3 at 360 starts the analysis and
+    // moves 2 more hosts; the first measurement at 420 fails: abort.
+    assert!(has(
+        &rec,
+        360.0,
+        "step 3/4",
+        "background analysis inline starts (starting_step 2)"
+    ));
+    assert!(has(
+        &rec,
+        420.0,
+        "abort",
+        "background analysis inline Failed at weight 40"
+    ));
+    assert_eq!(
+        times(&rec),
+        vec![
+            (0.0, 0),
+            (0.0, 1),
+            (360.0, 2),
+            (360.0, 3),
+            (420.0, 3),
+            (420.0, 2),
+            (420.0, 1),
+            (420.0, 0)
+        ]
+    );
+    let s = &rec.summary;
+    assert_eq!(s.outcome, "rolled_back");
+    assert_eq!(
+        (s.detected_at_s, s.aborted_at_s),
+        (Some(420.0), Some(420.0))
+    );
+    assert_eq!(s.rollout_duration_s, 480.0);
+
+    // The same version with a healthy build: the background analysis is
+    // terminated at the full promotion, which completes.
+    let rec = full(&in_place(
+        r#"kind = "canary"
+steps = [{ set_weight = 20 }, { pause = { duration = "5m" } }]
+analysis = { metrics = [{ name = "sr", provider = "prometheus", query = "success-rate", interval = "1m", success_condition = "result >= 0.95" }] }"#,
+        "",
+    ));
+    assert!(has(
+        &rec,
+        0.0,
+        "step 1/2",
+        "background analysis inline starts (starting_step 0)"
+    ));
+    assert!(has(
+        &rec,
+        360.0,
+        "promote",
+        "background analysis inline terminated: full promotion"
+    ));
+    assert_eq!(rec.summary.outcome, "completed");
+}
+
+/// Issue 10 items 2 and 11: Kubernetes reports `ProgressDeadlineExceeded`
+/// and keeps going; Argo aborts only with `progress_deadline_abort`. The
+/// canary's hosts never serve: by default the deadline is recorded at 630 s
+/// (progress last seen at 15 s, when the updated count grew) and the run
+/// waits until the scenario ends (`timed_out`); with the abort it rolls back.
+#[test]
+fn canary_progress_deadline_reports_by_default_and_aborts_when_asked() {
+    let rec = full(&in_place(
+        "kind = \"canary\"\nsteps = [{ set_weight = 20 }]",
+        NEVER_SERVES,
+    ));
+    assert!(has(
+        &rec,
+        630.0,
+        "progress deadline",
+        "ProgressDeadlineExceeded (no progress for 10m); reported"
+    ));
+    assert_eq!(rec.summary.outcome, "timed_out");
+    assert_eq!(rec.summary.aborted_at_s, None);
+    assert_eq!(times(&rec), vec![(0.0, 0), (0.0, 1)], "nothing else moves");
+
+    let rec = full(&in_place(
+        "kind = \"canary\"\nprogress_deadline = \"5m\"\nprogress_deadline_abort = true\nsteps = [{ set_weight = 20 }]",
+        NEVER_SERVES,
+    ));
+    assert!(has(
+        &rec,
+        330.0,
+        "abort",
+        "ProgressDeadlineExceeded (no progress for 5m); progress_deadline_abort = true"
+    ));
+    let s = &rec.summary;
+    assert_eq!(s.outcome, "rolled_back");
+    assert_eq!(
+        (s.detected_at_s, s.aborted_at_s),
+        (Some(330.0), Some(330.0))
+    );
+}
+
+/// Issue 10 item 10: a failed blue-green rollout removes the new set after
+/// `abort_scale_down_delay` (default 30 s), not `scale_down_delay` (which
+/// only delays the old set's removal after a good switch).
+#[test]
+fn blue_green_abort_uses_abort_scale_down_delay() {
+    let crash =
+        "[[faults]]\nkind = \"fails-under-load\"\nrps_per_host = 30\nrecover_after = \"1m\"";
+    let analysis = r#"post_promotion_analysis = { metrics = [{ name = "sr", provider = "prometheus", query = "success-rate", interval = "30s", count = 4, success_condition = "result >= 0.95" }] }"#;
+    let new_set_goes = |rec: &RunRecord| {
+        rec.events
+            .iter()
+            .find(|e| e.step == "abort: scale down")
+            .map(|e| e.time_s)
+    };
+    // Failed at 90 (seed 002's timeline); a 5 m scale_down_delay no longer
+    // holds the failed set: it goes at 120 (90 + the default 30 s).
+    let rec = blue_green(&format!("scale_down_delay = \"5m\"\n{analysis}"), crash);
+    assert!(has(&rec, 90.0, "post-promotion", "verdict Failed"));
+    assert_eq!(new_set_goes(&rec), Some(120.0));
+    assert_eq!(rec.summary.time_to_rollback_s, Some(45.0));
+    let rec = blue_green(
+        &format!("scale_down_delay = \"5m\"\nabort_scale_down_delay = \"1m\"\n{analysis}"),
+        crash,
+    );
+    assert_eq!(new_set_goes(&rec), Some(150.0));
+    assert_eq!(rec.summary.outcome, "rolled_back");
+    assert_eq!(rec.summary.time_to_rollback_s, Some(75.0));
+}
+
+/// Issue 10 item 2: a new host that becomes ready is progress (Kubernetes'
+/// `DeploymentProgressing` counts ready and available replicas). With
+/// `min_ready = 9m50s` a batch is ready at +60 s and available at +650 s:
+/// counting only updated and available hosts saw no progress from 15 s to
+/// 650 s and halted the rollout at 630 s; now it completes.
+#[test]
+fn rolling_with_a_long_min_ready_is_not_a_stall() {
+    let rec = full(&in_place(
+        "kind = \"rolling\"\nmax_unavailable = 2\nmin_ready = \"9m50s\"",
+        "",
+    ));
+    assert!(!rec
+        .events
+        .iter()
+        .any(|e| e.reason.contains("ProgressDeadlineExceeded")));
+    assert_eq!(rec.summary.outcome, "completed");
+    assert_eq!(instructs(&rec).len(), 10);
+}
+
+/// Kubernetes keeps a stalled Deployment rolling: the deadline is reported
+/// once per stall and the run ends `timed_out` at the scenario's end.
+#[test]
+fn rolling_progress_deadline_reports_and_keeps_rolling() {
+    let rec = full(&in_place(
+        "kind = \"rolling\"\nmax_unavailable = 2",
+        NEVER_SERVES,
+    ));
+    let notes: Vec<f64> = rec
+        .events
+        .iter()
+        .filter(|e| e.reason.contains("ProgressDeadlineExceeded"))
+        .map(|e| e.time_s)
+        .collect();
+    assert_eq!(notes, vec![630.0]);
+    assert!(has(
+        &rec,
+        630.0,
+        "progress deadline",
+        "Kubernetes reports it and keeps rolling"
+    ));
+    assert_eq!(rec.summary.outcome, "timed_out");
+}
+
+/// The new canary and blue-green fields reject bad values with a located
+/// message naming the field.
+#[test]
+fn argo_progress_and_background_analysis_validation() {
+    let parse = |policy: &str, mode: &str| {
+        let text = format!(
+            "name = \"v\"\ndescription = \"validation\"\nduration = \"1h\"\ntick = \"15s\"\nseed = 1\n[fleet]\ndetection_delay = \"30s\"\n[[fleet.roles]]\nname = \"api\"\nhosts = 10\nzones = [\"a\"]\ncapacity_rps = 100\n[traffic]\ncurve = \"constant\"\nrps = 100\n[change]\nfrom = \"1\"\nto = \"2\"\nmode = \"{mode}\"\nprovision_time = \"1m\"\n[policy]\n{policy}\n"
+        );
+        Scenario::parse(&text, "v.toml").map_err(|e| e.to_string())
+    };
+    let metrics = r#"metrics = [{ name = "sr", provider = "prometheus", query = "success-rate", success_condition = "result >= 0.95" }]"#;
+    let e = parse(
+        &format!("kind = \"canary\"\nsteps = [{{ set_weight = 20 }}]\nanalysis = {{ starting_step = 1, {metrics} }}"),
+        "in-place",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("v.toml:24:")
+            && e.contains("policy.analysis.starting_step")
+            && e.contains("0 to 0"),
+        "{e}"
+    );
+    let e = parse(
+        "kind = \"canary\"\nprogress_deadline = \"0s\"\nsteps = [{ set_weight = 20 }]",
+        "in-place",
+    )
+    .unwrap_err();
+    assert!(e.contains("policy.progress_deadline"), "{e}");
+    let e = parse(
+        "kind = \"blue-green\"\nprogress_deadline = \"0s\"",
+        "replace",
+    )
+    .unwrap_err();
+    assert!(e.contains("policy.progress_deadline"), "{e}");
+    let e = parse(
+        "kind = \"canary\"\nsteps = [{ set_weight = 20 }]\nanalysis = { starting_step = 0 }",
+        "in-place",
+    )
+    .unwrap_err();
+    assert!(e.contains("policy.analysis"), "{e}");
+    // Printed back (`--print-resolved`), the new fields parse to the same spec.
+    let sc = parse(
+        &format!("kind = \"canary\"\nprogress_deadline = \"5m\"\nprogress_deadline_abort = true\nsteps = [{{ set_weight = 20 }}, {{ pause = {{}} }}]\nanalysis = {{ starting_step = 1, {metrics} }}"),
+        "in-place",
+    )
+    .unwrap();
+    assert_eq!(
+        Scenario::parse(&sc.to_toml(), "resolved").unwrap(),
+        sc,
+        "{}",
+        sc.to_toml()
+    );
+    let sc = parse(
+        "kind = \"blue-green\"\nabort_scale_down_delay = \"1m\"\nprogress_deadline_abort = true",
+        "replace",
+    )
+    .unwrap();
+    assert_eq!(
+        Scenario::parse(&sc.to_toml(), "resolved").unwrap(),
+        sc,
+        "{}",
+        sc.to_toml()
+    );
 }

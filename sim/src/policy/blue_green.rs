@@ -14,8 +14,18 @@
 //! ```
 //!
 //! An abort keeps (or returns) all traffic on the old set and terminates the
-//! new one after `scale_down_delay`. The old set is only scaled down once the
+//! new one after `abort_scale_down_delay` (default 30 s, Argo's
+//! `abortScaleDownDelaySeconds`; `scale_down_delay` is only for the old set
+//! after a successful switch). The old set is only scaled down once the
 //! post-promotion analysis has passed, so traffic can still go back.
+//!
+//! While the new set comes up the policy watches Kubernetes' progress (a
+//! host created, ready or available): without progress for
+//! `progress_deadline` (default 600 s, `progressDeadlineSeconds`) it records
+//! `ProgressDeadlineExceeded` and keeps waiting, or, with
+//! `progress_deadline_abort = true`, aborts. `health_timeout` is
+//! shakedown's own gate on top (the whole set available in time, else
+//! abort).
 //!
 //! The preview receives no user traffic (Argo's preview service is for
 //! smoke tests): a pre-promotion analysis of request metrics sees no data
@@ -23,7 +33,9 @@
 //! version that passes health checks but falls over under load is only
 //! caught after the switch — by the post-promotion analysis if there is one.
 
-use super::common::{new_available, Flow, Rollback};
+use super::common::{
+    new_available, Deadline, Flow, ProgressCounts, ProgressDeadline, ProgressRule, Rollback,
+};
 use super::spec::{analysis, require_mode, Context, PolicySpec, RawIntOrPercent};
 use super::windowed::RawWindow;
 use super::{Action, Milestones, Observation, Outcome, Policy};
@@ -47,6 +59,9 @@ pub struct RawBlueGreen {
     pub auto_promotion_seconds: Option<i64>,
     pub post_promotion_analysis: Option<RawAnalysisRef>,
     pub scale_down_delay: Option<SimDuration>,
+    pub abort_scale_down_delay: Option<SimDuration>,
+    pub progress_deadline: Option<SimDuration>,
+    pub progress_deadline_abort: Option<bool>,
     pub promote_after: Option<SimDuration>,
     pub window: Option<RawWindow>,
 }
@@ -65,6 +80,13 @@ pub struct BlueGreenSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_promotion_analysis: Option<AnalysisSpec>,
     pub scale_down_delay: SimDuration,
+    /// How long the new set stays after an abort (Argo's
+    /// `abortScaleDownDelaySeconds`, default 30 s).
+    pub abort_scale_down_delay: SimDuration,
+    /// Argo's `progressDeadlineSeconds` (default 600 s).
+    pub progress_deadline: SimDuration,
+    /// Argo's `progressDeadlineAbort` (default false: report and wait).
+    pub progress_deadline_abort: bool,
     /// A human promotes (`kubectl argo rollouts promote`) this long after
     /// the rollout pauses for one; absent: nobody does, the run halts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,6 +137,12 @@ impl RawBlueGreen {
         if health_timeout.is_zero() {
             return Err(c.err("policy.health_timeout", "must be longer than 0s"));
         }
+        let progress_deadline = self
+            .progress_deadline
+            .unwrap_or(SimDuration::from_secs(600));
+        if progress_deadline.is_zero() {
+            return Err(c.err("policy.progress_deadline", "must be longer than 0s"));
+        }
         Ok(PolicySpec::BlueGreen(BlueGreenSpec {
             preview_replica_count: preview,
             health_timeout,
@@ -131,6 +159,11 @@ impl RawBlueGreen {
                 .map(|a| analysis(c, "policy.post_promotion_analysis", a, ctx))
                 .transpose()?,
             scale_down_delay: self.scale_down_delay.unwrap_or(SimDuration::from_secs(30)),
+            abort_scale_down_delay: self
+                .abort_scale_down_delay
+                .unwrap_or(SimDuration::from_secs(30)),
+            progress_deadline,
+            progress_deadline_abort: self.progress_deadline_abort.unwrap_or(false),
             promote_after: self.promote_after,
         }))
     }
@@ -164,14 +197,22 @@ pub struct BlueGreen {
     spec: BlueGreenSpec,
     state: State,
     milestones: Milestones,
+    /// Kubernetes' progress condition while the new set comes up.
+    progress: ProgressDeadline,
 }
 
 impl BlueGreen {
     pub fn new(spec: BlueGreenSpec) -> Self {
+        let progress = ProgressDeadline::new(
+            ProgressRule::ArgoRollouts,
+            spec.progress_deadline,
+            SimTime::ZERO,
+        );
         BlueGreen {
             spec,
             state: State::Start,
             milestones: Milestones::default(),
+            progress,
         }
     }
 
@@ -189,7 +230,7 @@ impl BlueGreen {
             obs,
             ChangeMode::Replace,
             true,
-            self.spec.scale_down_delay,
+            self.spec.abort_scale_down_delay,
             None,
             reason,
             out,
@@ -279,6 +320,7 @@ impl BlueGreen {
                 reason: format!("preview: {n} of {} hosts", g.desired),
             });
         }
+        self.progress.restart(obs.now);
         self.state = State::Health {
             since: obs.now,
             full: false,
@@ -310,6 +352,24 @@ impl BlueGreen {
                     self.spec.health_timeout
                 );
                 self.abort(obs, reason, out);
+                return Flow::Wait;
+            }
+            if self.progress.observe(ProgressCounts::of(obs), obs.now) == Deadline::Exceeded {
+                let d = self.spec.progress_deadline;
+                let set = if full { "new" } else { "preview" };
+                if self.spec.progress_deadline_abort {
+                    let reason = format!(
+                        "the {set} set: ProgressDeadlineExceeded (no progress for {d}); progress_deadline_abort = true: abort"
+                    );
+                    self.abort(obs, reason, out);
+                } else {
+                    out.push(Action::Note {
+                        step: "progress deadline".into(),
+                        reason: format!(
+                            "the {set} set: ProgressDeadlineExceeded (no progress for {d}); reported, the rollout keeps waiting (progress_deadline_abort = false)"
+                        ),
+                    });
+                }
             }
             return Flow::Wait;
         }
@@ -399,6 +459,7 @@ impl BlueGreen {
                 reason: "scale the preview to full size before the switch".into(),
             });
         }
+        self.progress.restart(obs.now);
         self.state = State::Health {
             since: obs.now,
             full: true,

@@ -17,16 +17,22 @@
 //!   is still draining is left out of the old cohort's total
 //!   ([`Terminating`]), so it is neither "cleaned up" again as an unhealthy
 //!   old host nor counted towards `replicas + maxSurge`;
-//! - if neither the updated nor the available count grows for
-//!   `progressDeadlineSeconds` (default 600), the rollout is reported as
-//!   failed (`ProgressDeadlineExceeded`) — Kubernetes does not roll back by
-//!   itself, so the outcome is `halted`.
+//! - progress is what `DeploymentProgressing` counts: the updated count
+//!   changes, fewer old hosts remain, or more hosts are ready or available
+//!   than at the last reconcile ([`ProgressCounts`]); a new host that
+//!   becomes ready counts, so a long `min_ready` is not a stall. Without
+//!   progress for `progressDeadlineSeconds` (default 600) the group is
+//!   reported `ProgressDeadlineExceeded` (an audit note, once per stall) and
+//!   the controller **keeps reconciling**, as Kubernetes does: it neither
+//!   stops nor rolls back. A rollout that never completes ends `timed_out`
+//!   at the scenario's end.
 //!
 //! With an in-place change (a Docker upgrade on a host) a host that leaves the
 //! old cohort joins the new one at once, unavailable until it serves again:
 //! scale-down and scale-up happen in the same reconcile, and `maxSurge` must be
 //! 0 (validation enforces it).
 
+use super::common::{Deadline, ProgressCounts, ProgressDeadline, ProgressRule};
 use super::spec::{surge_and_unavailable, Context, PolicySpec, RawIntOrPercent};
 use super::windowed::RawWindow;
 use super::{Action, Cohort, CohortView, Observation, Outcome, Policy};
@@ -179,7 +185,12 @@ impl Terminating {
 
     /// Records the plan this reconcile carries out.
     pub fn planned(&mut self, plan: &RollingPlan) {
-        self.pending += plan.decommission;
+        self.decommissioned(plan.decommission);
+    }
+
+    /// Records `count` old hosts this reconcile decommissions.
+    pub fn decommissioned(&mut self, count: u32) {
+        self.pending += count;
     }
 
     /// Old hosts still draining (as of the last [`observe`](Self::observe)
@@ -274,12 +285,10 @@ pub fn plan_rolling(
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct GroupProgress {
     terminating: Terminating,
-    last_new_total: u32,
-    last_new_available: u32,
-    last_progress: SimTime,
+    progress: ProgressDeadline,
     batches: u32,
     done: bool,
 }
@@ -310,7 +319,19 @@ impl Rolling {
             max_unavailable,
             min_ready,
             progress_deadline,
-            groups: vec![GroupProgress::default(); groups],
+            groups: vec![
+                GroupProgress {
+                    terminating: Terminating::default(),
+                    progress: ProgressDeadline::new(
+                        ProgressRule::Kubernetes,
+                        progress_deadline,
+                        SimTime::ZERO
+                    ),
+                    batches: 0,
+                    done: false,
+                };
+                groups
+            ],
             started: false,
         }
     }
@@ -336,7 +357,11 @@ impl Policy for Rolling {
         if !self.started {
             self.started = true;
             for p in &mut self.groups {
-                p.last_progress = obs.now;
+                p.progress = ProgressDeadline::new(
+                    ProgressRule::Kubernetes,
+                    self.progress_deadline,
+                    obs.now,
+                );
             }
         }
         for (group, g) in obs.groups.iter().enumerate() {
@@ -344,25 +369,19 @@ impl Policy for Rolling {
             if p.done {
                 continue;
             }
-            if g.new.total > p.last_new_total || g.new.available > p.last_new_available {
-                p.last_progress = obs.now;
-            }
-            p.last_new_total = g.new.total;
-            p.last_new_available = g.new.available;
-
+            let deadline = p.progress.observe(ProgressCounts::of_group(g), obs.now);
             if g.old.total == 0 && g.new.total == g.desired && g.new.available >= g.desired {
                 p.done = true;
                 continue;
             }
-            if obs.now.saturating_since(p.last_progress) > self.progress_deadline {
-                out.push(Action::Finish {
-                    outcome: Outcome::Halted,
+            if deadline == Deadline::Exceeded {
+                out.push(Action::Note {
+                    step: "progress deadline".into(),
                     reason: format!(
-                        "group {group}: ProgressDeadlineExceeded (no progress for {})",
+                        "group {group}: ProgressDeadlineExceeded (no progress for {}); Kubernetes reports it and keeps rolling",
                         self.progress_deadline
                     ),
                 });
-                return;
             }
             let (surge, unavailable) =
                 resolve_fenceposts(self.max_surge, self.max_unavailable, g.desired);
