@@ -87,11 +87,11 @@ const RULES: &[(&str, How)] = &[
     ),
     ("shakedown merge out/shard-1 out/shard-2 --out out/all", How::Run(0)),
     (
-        "shakedown gate out/cmp --thresholds scenarios/gates/gate.toml",
+        "shakedown gate out/cmp --thresholds docs/examples/gate.toml",
         How::Run(1),
     ),
     (
-        "shakedown judge --baseline scenarios/judge/baseline.csv --canary scenarios/judge/canary.csv",
+        "shakedown judge --baseline docs/examples/judge/baseline.csv --canary docs/examples/judge/canary.csv",
         How::Run(1),
     ),
     ("shakedown live scenarios/live/rolling-good.toml", How::Docker(0, &[])),
@@ -191,11 +191,11 @@ const RULES: &[(&str, How)] = &[
     ),
     // docs/CI.md
     (
-        "shakedown compare scenarios/fleet-23k.toml --policy scenarios/policies/fleet-23k/rolling-1pct.toml --policy scenarios/policies/fleet-23k/all-at-once.toml --seeds 1..200 --out out/compare",
+        "shakedown compare scenarios/fleet-23k.toml --policy docs/examples/policies/rolling-1pct.toml --policy docs/examples/policies/all-at-once.toml --seeds 1..200 --out out/compare",
         How::Scaled(0, FLEET_SEEDS_200),
     ),
     (
-        "shakedown gate out/compare --thresholds scenarios/gates/gate.toml",
+        "shakedown gate out/compare --thresholds docs/examples/gate.toml",
         How::Run(1),
     ),
     // docs/LIVE.md

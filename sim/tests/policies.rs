@@ -1850,3 +1850,46 @@ fn argo_progress_and_background_analysis_validation() {
         sc.to_toml()
     );
 }
+
+/// Argo's `ValidateAnalysisTemplateWithType`: a metric with an interval and
+/// no count runs indefinitely; a template may have one, a background
+/// analysis may run one, but a step analysis must end, so it is rejected
+/// where the step uses it (inline: at its `interval`; a template: at the
+/// reference).
+#[test]
+fn indefinite_metrics_are_rejected_where_an_analysis_must_end() {
+    let metric = r#"{ name = "sr", provider = "prometheus", query = "success-rate", interval = "1m", success_condition = "result >= 0.95" }"#;
+    let parse = |policy: &str, extra: &str| {
+        let text = format!(
+            "name = \"i\"\nduration = \"1h\"\n[fleet]\n[[fleet.roles]]\nname = \"api\"\nhosts = 10\n[traffic]\ncurve = \"constant\"\nrps = 100\n[change]\nfrom = \"1\"\nto = \"2\"\n{extra}\n[policy]\n{policy}\n"
+        );
+        Scenario::parse(&text, "i.toml")
+    };
+    // A background analysis may run indefinitely.
+    parse(
+        &format!("kind = \"canary\"\nsteps = [{{ set_weight = 20 }}]\nanalysis = {{ metrics = [{metric}] }}"),
+        "",
+    )
+    .unwrap();
+    // An inline step analysis may not: the error is at its interval.
+    let e = parse(
+        &format!("kind = \"canary\"\nsteps = [{{ set_weight = 20 }}, {{ analysis = {{ metrics = [{metric}] }} }}]"),
+        "",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.field, "policy.steps[1].analysis.metrics[0].interval",
+        "{e}"
+    );
+    assert!(e.message.contains("runs indefinitely"), "{e}");
+    // A template may; the step that uses it may not.
+    let template = "[analysis.forever]\nmetrics = [{ name = \"sr\", provider = \"prometheus\", query = \"success-rate\", interval = \"1m\", success_condition = \"result >= 0.95\" }]";
+    parse("kind = \"rolling\"", template).unwrap();
+    let e = parse(
+        "kind = \"canary\"\nsteps = [{ set_weight = 20 }, { analysis = { template = \"forever\" } }]",
+        template,
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "policy.steps[1].analysis", "{e}");
+    assert!(e.message.contains("template `forever`"), "{e}");
+}

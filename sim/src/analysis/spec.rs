@@ -478,14 +478,10 @@ fn common(
             "more than one measurement needs an `interval` between them",
         ));
     }
-    if interval.is_some() && count.is_none() {
-        return Err(c.err(
-            &f("interval"),
-            "a metric with an `interval` and no `count` runs indefinitely, which Argo allows \
-             only in a background analysis (not modelled here: every analysis gates a step \
-             or a promotion); give a `count`",
-        ));
-    }
+    // An `interval` without a `count` runs indefinitely: valid in a
+    // background analysis, an error where an analysis must end (a step, a
+    // promotion), which the policy checks where it uses the analysis
+    // (`policy::spec::analysis`), as Argo's `ValidateAnalysisTemplateWithType`.
     Ok(MetricSpec {
         name: name.to_string(),
         interval,

@@ -46,7 +46,9 @@ use super::common::{
     ProgressRule, ReplicaSetView, Rollback,
 };
 use super::rolling::{resolve_fenceposts, Terminating};
-use super::spec::{analysis, surge_and_unavailable, Context, PolicySpec, RawIntOrPercent};
+use super::spec::{
+    analysis, background_analysis, surge_and_unavailable, Context, PolicySpec, RawIntOrPercent,
+};
 use super::windowed::RawWindow;
 use super::{Action, Cohort, GroupView, Milestones, Observation, Outcome, Policy};
 use crate::analysis::spec::{RawAnalysisRef, RawMetric};
@@ -233,7 +235,7 @@ impl RawCanary {
                 };
                 Some(BackgroundAnalysis {
                     starting_step,
-                    analysis: analysis(c, "policy.analysis", &raw, ctx)?,
+                    analysis: background_analysis(c, "policy.analysis", &raw, ctx)?,
                 })
             }
         };

@@ -340,6 +340,41 @@ pub(super) fn analysis(
     raw: &RawAnalysisRef,
     ctx: &Context<'_>,
 ) -> Result<AnalysisSpec, ScenarioError> {
+    let spec = background_analysis(c, path, raw, ctx)?;
+    let indefinite = spec
+        .metrics
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.effective_count().is_none());
+    if let Some((i, m)) = indefinite {
+        let (field, what) = match &raw.template {
+            Some(t) => (
+                path.to_string(),
+                format!("template `{t}`: metric `{}`", m.name),
+            ),
+            None => (
+                format!("{path}.metrics[{i}].interval"),
+                format!("metric `{}`", m.name),
+            ),
+        };
+        return Err(c.err(
+            &field,
+            format!(
+                "{what} has an `interval` and no `count`, so it runs indefinitely: an analysis that gates a step or a promotion must end (Argo allows indefinite metrics only in a background analysis, a canary's `[policy.analysis]`); give it a `count`"
+            ),
+        ));
+    }
+    Ok(spec)
+}
+
+/// An analysis that runs beside the steps (a canary's background analysis):
+/// its metrics may run indefinitely.
+pub(super) fn background_analysis(
+    c: &Checker<'_>,
+    path: &str,
+    raw: &RawAnalysisRef,
+    ctx: &Context<'_>,
+) -> Result<AnalysisSpec, ScenarioError> {
     ctx.with_templates(|t| resolve(c, path, raw, t))
 }
 
