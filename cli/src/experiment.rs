@@ -35,8 +35,7 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 fn read(path: &Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("{}: cannot read {what}: {e}", path.display())))
+    Ok(input::read_text(path, what)?)
 }
 
 fn digest(text: &str) -> String {
