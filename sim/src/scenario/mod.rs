@@ -277,7 +277,14 @@ fn validate(
             "the fleet needs at least one [[fleet.roles]] entry",
         ));
     }
-    let total_hosts: i64 = raw.fleet.roles.iter().map(|r| r.hosts.max(0)).sum();
+    // Saturating: a role's `hosts` is checked in the loop below, after this
+    // sum (the fuzz in tests/parser_fuzz.rs overflowed it with i64::MAX).
+    let total_hosts: i64 = raw
+        .fleet
+        .roles
+        .iter()
+        .map(|r| r.hosts.max(0))
+        .fold(0, i64::saturating_add);
     let share_sum: f64 = raw
         .fleet
         .roles
@@ -322,8 +329,11 @@ fn validate(
             ));
         }
         let share = r.traffic_share.unwrap_or(r.hosts as f64);
-        if !(share.is_finite() && share >= 0.0) {
-            return Err(c.err(&f("traffic_share"), format!("must be ≥ 0, got {share}")));
+        if !(share >= 0.0 && share <= MAX_TRAFFIC_SHARE) {
+            return Err(c.err(
+                &f("traffic_share"),
+                format!("must be a weight between 0 and {MAX_TRAFFIC_SHARE:e}, got {share}"),
+            ));
         }
         let role_peak = if share_sum > 0.0 {
             traffic.peak_rps() * share / share_sum
@@ -485,6 +495,11 @@ fn validate(
         live,
     })
 }
+
+/// The largest `traffic_share` (a relative weight): the shares' sum and
+/// the peak rate times a share stay finite (the fuzz found 1e308 giving an
+/// infinite default `capacity_rps` that `--print-resolved` could not read back).
+pub const MAX_TRAFFIC_SHARE: f64 = 1e12;
 
 /// The most zones one role may list.
 pub const MAX_ZONES_PER_ROLE: usize = 1_000;
