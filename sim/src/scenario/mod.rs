@@ -329,7 +329,7 @@ fn validate(
             ));
         }
         let share = r.traffic_share.unwrap_or(r.hosts as f64);
-        if !(share >= 0.0 && share <= MAX_TRAFFIC_SHARE) {
+        if !(0.0..=MAX_TRAFFIC_SHARE).contains(&share) {
             return Err(c.err(
                 &f("traffic_share"),
                 format!("must be a weight between 0 and {MAX_TRAFFIC_SHARE:e}, got {share}"),
