@@ -204,3 +204,47 @@ fn out_errors_name_the_path_for_every_writer() {
         assert!(err.contains(&format!("--out {path}: ")), "{args:?}: {err}");
     }
 }
+
+// issue 15 item 8: a policy file or a gate's thresholds cut off after `=`
+// gave an empty message, one line past the end.
+#[test]
+fn truncated_policy_and_threshold_files_are_located_with_a_message() {
+    let dir = scratch("errors-truncated");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "[policy]\nkind =").unwrap();
+    let o = shakedown(&[
+        "compare",
+        "scenarios/rolling-basic.toml",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--out",
+        dir.join("cmp").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let want = format!("{}:2:7: `(file)`: ", policy.display());
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the file ends"), "{}", stderr(&o));
+
+    let run_dir = dir.join("run");
+    let o = shakedown(&[
+        "run",
+        "scenarios/rolling-basic.toml",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let th = dir.join("th.toml");
+    std::fs::write(&th, "[thresholds]\nrequests_failed =\n").unwrap();
+    let o = shakedown(&[
+        "gate",
+        run_dir.to_str().unwrap(),
+        "--thresholds",
+        th.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let want = format!("{}:2:18: `thresholds.requests_failed`: ", th.display());
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the file ends"), "{}", stderr(&o));
+}
