@@ -133,6 +133,12 @@ fn a_date_time_where_it_does_not_belong_is_called_a_date_time() {
             "[traffic]\nspikes = [1979-05-27]",
             "traffic.spikes",
         ),
+        // Reported by serde at [policy], which it reads whole (found by the fuzz).
+        (
+            "kind = \"rolling\"",
+            "window = 1979-05-27\nkind = \"rolling\"",
+            "policy.window",
+        ),
     ];
     for (from, to, field) in cases {
         let e = parse(&text.replacen(from, to, 1));

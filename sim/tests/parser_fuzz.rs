@@ -75,7 +75,11 @@ fn corpus() -> &'static Corpus {
         }
         assert!(files.len() >= 15, "found {} shipped scenarios", files.len());
         let (mut keys, mut headers, mut values, mut lines) = (vec![], vec![], vec![], vec![]);
-        for (_, text) in &files {
+        let texts = files
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .chain([EXTRA_VOCABULARY]);
+        for text in texts {
             for l in text.lines() {
                 let t = l.trim();
                 if t.is_empty() || t.starts_with('#') {
@@ -103,6 +107,10 @@ fn corpus() -> &'static Corpus {
         }
     })
 }
+
+/// Keys no shipped scenario writes, for the vocabulary.
+const EXTRA_VOCABULARY: &str = "[live.limits]\nmemory = \"256MiB\"\ncpus = 0.5\npids = 64\n\
+read_only = false\ntmp = \"0\"\n[monitoring]\nlag = \"30s\"\n";
 
 /// Values at the edges: numbers, durations, percentages, types.
 const EXTREMES: &[&str] = &[

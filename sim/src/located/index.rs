@@ -154,6 +154,19 @@ impl TomlIndex {
             .map(|e| e.path.as_str())
     }
 
+    /// The first `key = value` under `table` (`""`: anywhere) whose value
+    /// starts at an offset `pred` accepts: its path and that offset.
+    pub fn find_value(&self, table: &str, pred: impl Fn(usize) -> bool) -> Option<(&str, usize)> {
+        self.entries.iter().find_map(|e| {
+            let v = e.value_offset?;
+            let inside = table.is_empty()
+                || e.path
+                    .strip_prefix(table)
+                    .is_some_and(|rest| rest.starts_with('.'));
+            (inside && pred(v)).then_some((e.path.as_str(), v))
+        })
+    }
+
     /// Whether the value written at `offset` of `text` is a TOML date-time
     /// (`1979-05-27`, `07:32:00`, `1979-05-27T07:32:00Z`): serde sees one as
     /// a table with a private key, and says so in its messages.

@@ -183,7 +183,20 @@ fn toml_error(c: &Checker<'_>, text: &str, e: toml::de::Error) -> ScenarioError 
     } else {
         explain(&msg)
     };
-    if datetime && (missing.is_some() || unknown == Some(DATETIME_KEY)) {
+    let mut offset = offset;
+    let private = unknown == Some(DATETIME_KEY);
+    if private && !datetime {
+        // Reported at the enclosing table (a policy's, which serde reads
+        // whole): find the date-time under it.
+        if let Some((path, at)) = c
+            .index
+            .find_value(&field, |v| TomlIndex::is_datetime_at(text, v))
+        {
+            field = path.to_string();
+            offset = at;
+        }
+    }
+    if private || (datetime && missing.is_some()) {
         // A date-time where a table belongs: the key is the field.
         message = "invalid type: date-time, expected a table".to_string();
     } else if let Some(key) = unknown.or(missing) {
