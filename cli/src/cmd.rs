@@ -142,11 +142,11 @@ pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> 
     print_summary(&rec);
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,events.csv,report.md,report.html}}",
-        out.display()
+        escape_controls(&out.display().to_string())
     );
     println!(
         "  reproduce: shakedown run {} --seed {seed}",
-        path.display()
+        escape_controls(&path.display().to_string())
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -136,6 +136,15 @@ fn escape_codes_from_the_input_are_shown_escaped() {
     assert_eq!(o.status.code(), Some(2));
     assert_inert(&stderr(&o));
     assert!(stderr(&o).contains("a\\u{1b}[2Jb.toml"), "{}", stderr(&o));
+    std::fs::copy(&good, &evil).unwrap();
+    let o = shakedown(&[
+        "run",
+        evil.to_str().unwrap(),
+        "--out",
+        dir.join("o\u{7}").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_inert(&String::from_utf8_lossy(&o.stdout));
 }
 
 // issue 15 item 8: `--out` errors must name the path, for every command
