@@ -81,7 +81,7 @@ impl TomlIndex {
             } else if !trimmed.starts_with('#') {
                 if let Some(eq) = trimmed.find('=') {
                     let key = trimmed[..eq].trim().trim_matches('"');
-                    if !key.is_empty() && !key.contains(' ') {
+                    if !key.is_empty() && !key.contains(char::is_whitespace) {
                         let value_start = eq
                             + 1
                             + (trimmed[eq + 1..].len() - trimmed[eq + 1..].trim_start().len());
