@@ -4,6 +4,7 @@ use crate::input::{load, load_with_text, update_out, write_out, BadInput};
 use anyhow::Result;
 use shakedown_integration::live::LiveSpec;
 use shakedown_reports::{self as reports, Output};
+use shakedown_sim::located::escape_controls;
 use shakedown_sim::{self as sim, RunOptions, RunRecord, Scenario};
 use std::path::Path;
 use std::process::ExitCode;
@@ -60,14 +61,14 @@ pub fn validate(files: &[std::path::PathBuf]) -> Result<ExitCode> {
         match checked {
             Ok(s) => println!(
                 "ok    {}: `{}`, {} hosts, policy {}",
-                f.display(),
-                s.name,
+                escape_controls(&f.display().to_string()),
+                escape_controls(&s.name),
                 s.host_count(),
                 s.policy.kind()
             ),
             Err(e) => {
                 bad += 1;
-                eprintln!("error {e:#}");
+                eprintln!("error {}", escape_controls(&format!("{e:#}")));
             }
         }
     }
@@ -102,9 +103,9 @@ fn print_summary(rec: &RunRecord) {
     let s = &rec.summary;
     println!(
         "{}: {} under `{}`, seed {} — {} after {:.1} h",
-        s.scenario,
-        s.change,
-        s.policy,
+        escape_controls(&s.scenario),
+        escape_controls(&s.change),
+        escape_controls(&s.policy),
         s.seed,
         s.outcome,
         s.rollout_duration_s / 3600.0
@@ -141,11 +142,11 @@ pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> 
     print_summary(&rec);
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,events.csv,report.md,report.html}}",
-        out.display()
+        escape_controls(&out.display().to_string())
     );
     println!(
         "  reproduce: shakedown run {} --seed {seed}",
-        path.display()
+        escape_controls(&path.display().to_string())
     );
     Ok(ExitCode::SUCCESS)
 }

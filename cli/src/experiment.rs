@@ -35,8 +35,7 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 fn read(path: &Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("{}: cannot read {what}: {e}", path.display())))
+    Ok(input::read_text(path, what)?)
 }
 
 fn digest(text: &str) -> String {
@@ -224,16 +223,15 @@ fn with_policy(scenario_text: &str, scenario_path: &Path, policy_path: &Path) ->
     let ptext = read(policy_path, "policy file")?;
     let pname = policy_path.display().to_string();
     let pdoc: DocumentMut = ptext.parse().map_err(|e: toml_edit::TomlError| {
-        let (line, column) = e
-            .span()
-            .map_or((1, 1), |s| TomlIndex::new(&ptext).line_col(s.start));
-        bad(ScenarioError {
-            file: pname.clone(),
-            line,
-            column,
-            field: "(file)".into(),
-            message: e.message().trim().to_string(),
-        })
+        let offset = e.span().map_or(0, |s| s.start);
+        let index = TomlIndex::new(&ptext);
+        bad(ScenarioError::at_offset(
+            &pname,
+            &index,
+            offset,
+            "(file)",
+            e.message(),
+        ))
     })?;
     let Some(policy) = pdoc.get("policy").filter(|p| p.is_table_like()) else {
         return Err(bad(format!(

@@ -67,12 +67,7 @@ pub fn gate(
     baseline: Option<&Path>,
     out: Option<&Path>,
 ) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(thresholds).map_err(|e| {
-        bad(format!(
-            "{}: cannot read thresholds: {e}",
-            thresholds.display()
-        ))
-    })?;
+    let text = crate::input::read_text(thresholds, "thresholds")?;
     let th = Thresholds::parse(&text, &thresholds.display().to_string()).map_err(bad)?;
     let current = load_results(dir)?;
     let mut checks = threshold::evaluate(&th, &current).map_err(bad)?;

@@ -23,9 +23,56 @@ pub fn load(path: &Path) -> Result<Scenario> {
 
 /// The scenario and its text (to locate errors in sections validated later).
 pub fn load_with_text(path: &Path) -> Result<(Scenario, String)> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("{}: cannot read scenario: {e}", path.display())))?;
+    let text = read_text(path, "scenario")?;
     Ok((parse_scenario(&text, path)?, text))
+}
+
+/// Reads a text input (a scenario, policy file, thresholds, samples) as
+/// UTF-8. Invalid UTF-8 is located: `file:line:byte` (issue 15: it was
+/// reported without a location).
+pub fn read_text(path: &Path, what: &str) -> Result<String, BadInput> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| BadInput(format!("{}: cannot read {what}: {e}", path.display())))?;
+    utf8(bytes).map_err(|e| BadInput(format!("{}:{}:{}: {}", path.display(), e.line, e.byte, e)))
+}
+
+/// Where a text stops being UTF-8.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotUtf8 {
+    /// 1-based line of the first invalid byte.
+    pub line: usize,
+    /// 1-based byte of that line (bytes, not characters: the line is not
+    /// text from there on).
+    pub byte: usize,
+    /// The first byte of the invalid sequence.
+    pub value: u8,
+}
+
+impl fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "not UTF-8: invalid byte 0x{:02x} at line {}, byte {}; save the file as UTF-8",
+            self.value, self.line, self.byte
+        )
+    }
+}
+
+/// Decodes `bytes` as UTF-8, or says at which line and byte it fails.
+pub fn utf8(bytes: Vec<u8>) -> Result<String, NotUtf8> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        NotUtf8 {
+            line: 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count(),
+            byte: at - line_start + 1,
+            value: bytes[at],
+        }
+    })
 }
 
 /// The largest replay file read (64 MiB: about two million `time_s,rps`
@@ -52,7 +99,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<String, String> {
     if bytes.len() as u64 > limit {
         return Err(too_big(bytes.len() as u64));
     }
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+    utf8(bytes).map_err(|e| e.to_string())
 }
 
 /// Parses scenario text as the file at `path`; files it references (a

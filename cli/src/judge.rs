@@ -31,8 +31,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn read(path: &Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("{}: cannot read {what}: {e}", path.display())).into())
+    Ok(crate::input::read_text(path, what)?)
 }
 
 /// Reads and parses one metric CSV; errors name `file:line:col`.

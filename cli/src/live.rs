@@ -264,8 +264,7 @@ pub fn gc(a: &GcArgs) -> Result<ExitCode> {
 pub fn live(a: &LiveArgs) -> Result<ExitCode> {
     let path = &a.scenario;
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("{file}: cannot read scenario: {e}")))?;
+    let text = crate::input::read_text(path, "scenario")?;
     let sc = Scenario::parse(&text, &file).map_err(|e| BadInput(e.to_string()))?;
     let spec = LiveSpec::from_scenario(&sc, &text, &file).map_err(|e| BadInput(e.to_string()))?;
     if let Some(r) = a.rps {

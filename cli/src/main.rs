@@ -194,7 +194,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                shakedown_sim::located::escape_controls(&format!("{e:#}"))
+            );
             ExitCode::from(if e.is::<input::BadInput>() { 2 } else { 1 })
         }
     }

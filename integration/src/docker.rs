@@ -77,7 +77,8 @@
 //! memory without swap, 1 CPU, 256 pids, a read-only root filesystem and a
 //! 16 MiB tmpfs on `/tmp`): a misbehaving backend hurts itself, not the
 //! machine running the harness. [`FleetConfig::limits`] sets them for a
-//! fleet, [`ContainerSpec::limits`] for one container.
+//! fleet (a scenario's `[live.limits]`), [`ContainerSpec::limits`] for one
+//! container.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -275,8 +276,9 @@ pub enum Readiness {
 /// created (`HostConfig`). `None` leaves a limit to the engine (unlimited).
 ///
 /// The defaults fit the fixture service with room to spare (it needs a few
-/// MiB and a handful of threads, and writes no files). They are public so a
-/// caller (later: `[live]` keys) can set them per fleet or per container.
+/// MiB and a handful of threads, and writes no files). A scenario sets them
+/// for its fleet in `[live.limits]` (see `live::LiveSpec::limits`); a library
+/// caller per fleet or per container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerLimits {
     /// Memory limit in bytes (`HostConfig.Memory`); swap is limited to the

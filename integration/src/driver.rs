@@ -1282,7 +1282,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         });
     }
 
-    let fleet = Fleet::new(FleetConfig::new(opts.run_id.clone()))
+    let fleet = Fleet::new(FleetConfig::new(opts.run_id.clone()).with_limits(spec.limits.clone()))
         .await
         .context("connecting to the Docker engine")?;
     let n_groups = groups.len();

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use shakedown_sim::chaos::FaultSpec;
-use shakedown_sim::scenario::live::{endpoint_metrics, LiveSource, Locator};
+use shakedown_sim::scenario::live::{endpoint_metrics, LiveLimits, LiveSource, Locator};
 use shakedown_sim::scenario::{LiveConfig, Scenario, ScenarioError};
 use shakedown_sim::time::SimDuration;
 
+use crate::docker::ContainerLimits;
 use crate::image::ImageRef;
 
 pub use shakedown_sim::scenario::live::{check_time_scale, MAX_REPLICAS, MAX_RPS};
@@ -89,6 +90,8 @@ pub struct LiveSpec {
     /// By version name (the scenario's `change.from` and `change.to`).
     pub versions: BTreeMap<String, VersionSpec>,
     pub chaos: Vec<FaultSpec>,
+    /// Every container's limits (`[live.limits]`).
+    pub limits: ContainerLimits,
 }
 
 impl LiveSpec {
@@ -163,6 +166,7 @@ impl LiveSpec {
             retries: cfg.retries,
             versions,
             chaos: cfg.fault_specs(),
+            limits: container_limits(&cfg.limits),
         })
     }
 
@@ -171,6 +175,18 @@ impl LiveSpec {
         self.versions
             .values()
             .any(|v| matches!(v.source, VersionSource::Fixture { .. }))
+    }
+}
+
+/// The engine's form of `[live.limits]` (validated in range: every value
+/// fits an `i64`).
+fn container_limits(l: &LiveLimits) -> ContainerLimits {
+    ContainerLimits {
+        memory_bytes: Some(l.memory_bytes as i64),
+        nano_cpus: Some(l.nano_cpus as i64),
+        pids_limit: Some(l.pids as i64),
+        read_only_root: l.read_only,
+        tmp_bytes: (l.tmp_bytes > 0).then_some(l.tmp_bytes),
     }
 }
 
@@ -374,6 +390,34 @@ max_unavailable = 1
         );
         let sc = Scenario::parse(&pooled, "t.toml").unwrap();
         LiveSpec::from_scenario(&sc, &pooled, "t.toml").unwrap();
+    }
+
+    #[test]
+    fn limits_default_to_the_engine_defaults_and_are_wired() {
+        let versions = "\n[live.versions.v1]\nbehaviour = \"good\"\n[live.versions.v2]\nbehaviour = \"good\"\n";
+        let s = parse(versions).unwrap();
+        assert_eq!(s.limits, ContainerLimits::default());
+        let s = parse(&format!(
+            "{versions}\n[live.limits]\nmemory = \"1g\"\ncpus = 2.5\npids = 100\nread_only = false\ntmp = \"0\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.limits,
+            ContainerLimits {
+                memory_bytes: Some(1 << 30),
+                nano_cpus: Some(2_500_000_000),
+                pids_limit: Some(100),
+                read_only_root: false,
+                tmp_bytes: None,
+            }
+        );
+        // Out of range: located in the scenario, as every `[live]` key.
+        let e = parse(&format!("{versions}\n[live.limits]\npids = -1\n")).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.line, e.column),
+            ("live.limits.pids", 32, 8),
+            "{e}"
+        );
     }
 
     #[test]

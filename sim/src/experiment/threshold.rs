@@ -134,13 +134,10 @@ impl Thresholds {
     pub fn parse(text: &str, file: &str) -> Result<Thresholds, ScenarioError> {
         let index = TomlIndex::new(text);
         let raw: RawGate = toml::from_str(text).map_err(|e| {
-            let at = e.span().map_or((1, 1), |s| index.line_col(s.start));
-            let field = e
-                .span()
-                .and_then(|s| index.field_at(s.start))
-                .unwrap_or("(file)")
-                .to_string();
-            err(file, at, &field, e.message().trim().replace('\n', "; "))
+            let offset = e.span().map_or(0, |s| s.start);
+            let field = index.field_at(offset).unwrap_or("(file)");
+            let message = e.message().trim().replace('\n', "; ");
+            ScenarioError::at_offset(file, &index, offset, field, &message)
         })?;
         let mut metrics = Vec::new();
         for (name, list) in raw.thresholds.unwrap_or_default() {

@@ -7,6 +7,7 @@ mod index;
 
 pub use index::TomlIndex;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// An input file that cannot be used (a scenario, a policy file, a gate's
@@ -24,14 +25,77 @@ pub struct LocatedError {
     pub message: String,
 }
 
+/// Printed as `file:line:col: `field`: message`, with the control
+/// characters of each part escaped (see [`escape_controls`]): field names and
+/// messages quote the input, and a terminal would act on escape codes in it.
 impl fmt::Display for LocatedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}:{}:{}: `{}`: {}",
-            self.file, self.line, self.column, self.field, self.message
+            escape_controls(&self.file),
+            self.line,
+            self.column,
+            escape_controls(&self.field),
+            escape_controls(&self.message)
         )
     }
+}
+
+impl LocatedError {
+    /// An error the `toml` parser reported at byte `offset` of the text
+    /// `index` was built from. The message is never empty (`toml` gives an
+    /// empty one for a key whose value is cut off by the end of the file),
+    /// and an error at the end of the text says the file ends there: a
+    /// truncated file is the usual cause.
+    pub fn at_offset(
+        file: &str,
+        index: &TomlIndex,
+        offset: usize,
+        field: impl Into<String>,
+        message: &str,
+    ) -> LocatedError {
+        let (line, column) = index.line_col(offset);
+        let message = message.trim();
+        let message = match (message.is_empty(), index.at_end(offset)) {
+            (true, true) => "the file ends where a value is expected: is it cut short?".to_string(),
+            (true, false) => "this is not valid TOML".to_string(),
+            (false, true) => format!("{message}; the file ends here: is it cut short?"),
+            (false, false) => message.to_string(),
+        };
+        LocatedError {
+            file: file.to_string(),
+            line,
+            column,
+            field: field.into(),
+            message,
+        }
+    }
+}
+
+/// `s` with every control character but newline and tab (ESC, CR, BEL, DEL,
+/// C1 codes…) and every bidirectional override written as a Rust escape
+/// (`\u{1b}`), so that text
+/// quoted from an input file cannot move the cursor, recolour or clear the
+/// terminal, or reorder what is shown (issue 15). Other characters,
+/// non-ASCII letters included, are kept.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 impl std::error::Error for LocatedError {}

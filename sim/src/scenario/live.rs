@@ -28,6 +28,13 @@
 //! [[live.chaos]]
 //! action = "kill"           # kill, sigterm, pause, network-cut, host-crash, daemon-upgrade
 //! at = "12s"                # scenario time; default: drawn from the seed in `window`
+//!
+//! [live.limits]             # every container's; these are the defaults
+//! memory = "256MiB"         # as `docker run --memory` (6MiB to 1TiB); no swap
+//! cpus = 1.0                # as `docker run --cpus` (0.01 to 1024)
+//! pids = 256                # as `docker run --pids-limit` (1 to 4194304)
+//! read_only = true          # read-only root filesystem
+//! tmp = "16MiB"             # a tmpfs on /tmp ("0": none), at most `memory`
 //! ```
 //!
 //! Which durations are scaled: scenario-time values (`cooldown`, chaos `at`,
@@ -78,6 +85,23 @@ pub struct RawLive {
     pub versions: Option<BTreeMap<String, RawLiveVersion>>,
     #[serde(default)]
     pub chaos: Vec<RawChaos>,
+    pub limits: Option<RawLimits>,
+}
+
+/// `[live.limits]` as written; also the form it is printed in.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmp: Option<String>,
 }
 
 /// One `[live.versions.NAME]` table as written.
@@ -151,6 +175,120 @@ pub struct LiveConfig {
     pub versions: BTreeMap<String, LiveVersion>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub chaos: Vec<ChaosEntry>,
+    /// What each container may use (`[live.limits]`).
+    pub limits: LiveLimits,
+}
+
+/// The resource limits of every live container (`[live.limits]`), as the
+/// engine takes them (the live crate's `ContainerLimits`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveLimits {
+    /// Memory in bytes (`HostConfig.Memory`; swap is limited to the same).
+    pub memory_bytes: u64,
+    /// CPU quota in 1e-9 CPUs (`HostConfig.NanoCpus`).
+    pub nano_cpus: u64,
+    /// Processes and threads (`HostConfig.PidsLimit`).
+    pub pids: u64,
+    /// Read-only root filesystem (`HostConfig.ReadonlyRootfs`).
+    pub read_only: bool,
+    /// Size of the tmpfs on `/tmp`; 0: none.
+    pub tmp_bytes: u64,
+}
+
+impl LiveLimits {
+    /// 256 MiB of memory.
+    pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+    /// One CPU.
+    pub const DEFAULT_NANO_CPUS: u64 = 1_000_000_000;
+    /// 256 processes and threads.
+    pub const DEFAULT_PIDS: u64 = 256;
+    /// 16 MiB of `/tmp`.
+    pub const DEFAULT_TMP_BYTES: u64 = 16 << 20;
+    /// dockerd's least memory limit: 6 MiB (moby `daemon/daemon_unix.go`,
+    /// `linuxMinMemory`); a smaller one fails only when the container starts.
+    pub const MIN_MEMORY_BYTES: u64 = 6 << 20;
+    /// The most memory a scenario may give a container: 1 TiB.
+    pub const MAX_MEMORY_BYTES: u64 = 1 << 40;
+    /// The kernel's largest pid (`PID_MAX_LIMIT` on 64-bit, 2^22).
+    pub const MAX_PIDS: u64 = 1 << 22;
+}
+
+impl Default for LiveLimits {
+    /// 256 MiB (no swap), 1 CPU, 256 pids, read-only root, 16 MiB `/tmp`.
+    fn default() -> Self {
+        LiveLimits {
+            memory_bytes: Self::DEFAULT_MEMORY_BYTES,
+            nano_cpus: Self::DEFAULT_NANO_CPUS,
+            pids: Self::DEFAULT_PIDS,
+            read_only: true,
+            tmp_bytes: Self::DEFAULT_TMP_BYTES,
+        }
+    }
+}
+
+impl Serialize for LiveLimits {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RawLimits {
+            memory: Some(format_size(self.memory_bytes)),
+            cpus: Some(self.nano_cpus as f64 / 1e9),
+            pids: Some(self.pids as i64),
+            read_only: Some(self.read_only),
+            tmp: Some(format_size(self.tmp_bytes)),
+        }
+        .serialize(s)
+    }
+}
+
+/// Parses a size as `docker run --memory` does (go-units `RAMInBytes`,
+/// docker/go-units `size.go`): a decimal number, an optional space, an
+/// optional unit `k`, `m`, `g`, `t` or `p` (powers of 1024), an optional
+/// `i` and an optional `b`, case-insensitive; the bytes are truncated to an
+/// integer. `None` if it is not one.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let digits = |t: &str| t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let int = digits(s);
+    if int == 0 {
+        return None;
+    }
+    let mut rest = &s[int..];
+    let mut number = &s[..int];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = digits(frac);
+        if n == 0 {
+            return None;
+        }
+        number = &s[..int + 1 + n];
+        rest = &frac[n..];
+    }
+    let value: f64 = number.parse().ok()?;
+    let rest = rest.strip_prefix(' ').unwrap_or(rest).to_ascii_lowercase();
+    let mut rest = rest.as_str();
+    let mut multiplier = 1.0;
+    for (i, unit) in ["k", "m", "g", "t", "p"].iter().enumerate() {
+        if let Some(r) = rest.strip_prefix(unit) {
+            multiplier = 1024f64.powi(i as i32 + 1);
+            rest = r;
+            break;
+        }
+    }
+    let rest = rest.strip_prefix('i').unwrap_or(rest);
+    let rest = rest.strip_prefix('b').unwrap_or(rest);
+    if !rest.is_empty() {
+        return None;
+    }
+    let bytes = value * multiplier;
+    (bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// A byte count in the largest binary unit that holds it exactly (`256MiB`,
+/// `1000B`): what [`parse_size`] reads back to the same count.
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}B")
 }
 
 /// What one version of the service runs, as the scenario names it (the live
@@ -349,6 +487,7 @@ pub(super) fn validate(
     let budget = c.int("live.budget", raw.budget.unwrap_or(0), 0, i64::MAX)? as u64;
     let retries = c.int("live.retries", raw.retries.unwrap_or(0), 0, 5)? as u32;
     let versions = validate_versions(c, raw.versions, ctx.change)?;
+    let limits = validate_limits(c, raw.limits.unwrap_or_default())?;
     let chaos = raw
         .chaos
         .into_iter()
@@ -373,6 +512,67 @@ pub(super) fn validate(
         retries,
         versions,
         chaos,
+        limits,
+    })
+}
+
+fn validate_limits(c: &Checker<'_>, raw: RawLimits) -> Result<LiveLimits, ScenarioError> {
+    let d = LiveLimits::default();
+    let size = |field: &str, v: Option<String>, default: u64| -> Result<u64, ScenarioError> {
+        match v {
+            None => Ok(default),
+            Some(v) => parse_size(&v).ok_or_else(|| {
+                c.err(
+                    field,
+                    format!(
+                        "must be a size like \"256MiB\" (a number and an optional unit k, m, g, t or p, \
+                         powers of 1024, as `docker run --memory`), got \"{v}\""
+                    ),
+                )
+            }),
+        }
+    };
+    let memory_bytes = size("live.limits.memory", raw.memory, d.memory_bytes)?;
+    if !(LiveLimits::MIN_MEMORY_BYTES..=LiveLimits::MAX_MEMORY_BYTES).contains(&memory_bytes) {
+        return Err(c.err(
+            "live.limits.memory",
+            format!(
+                "must be between 6MiB (the least dockerd accepts) and 1TiB, got {}",
+                format_size(memory_bytes)
+            ),
+        ));
+    }
+    let tmp_bytes = size("live.limits.tmp", raw.tmp, d.tmp_bytes.min(memory_bytes))?;
+    if tmp_bytes > memory_bytes {
+        return Err(c.err(
+            "live.limits.tmp",
+            format!(
+                "{} of /tmp is more than the container's memory ({}): tmpfs pages count against it",
+                format_size(tmp_bytes),
+                format_size(memory_bytes)
+            ),
+        ));
+    }
+    let nano_cpus = match raw.cpus {
+        None => d.nano_cpus,
+        Some(cpus) if (0.01..=1024.0).contains(&cpus) => (cpus * 1e9).round() as u64,
+        Some(cpus) => {
+            return Err(c.err(
+                "live.limits.cpus",
+                format!("must be between 0.01 and 1024 CPUs, got {cpus}"),
+            ))
+        }
+    };
+    let pids = match raw.pids {
+        None => d.pids,
+        Some(p) => c.int("live.limits.pids", p, 1, LiveLimits::MAX_PIDS as i64)? as u64,
+    };
+    Ok(LiveLimits {
+        memory_bytes,
+        nano_cpus,
+        pids,
+        read_only: raw.read_only.unwrap_or(d.read_only),
+        tmp_bytes,
     })
 }
 
@@ -770,6 +970,7 @@ max_unavailable = 1
             "window = [",
             "role = \"api\"",
             "port = 8080",
+            "[live.limits]\nmemory = \"256MiB\"\ncpus = 1.0\npids = 256\nread_only = true\ntmp = \"16MiB\"\n",
         ] {
             assert!(resolved.contains(key), "{key} missing:\n{resolved}");
         }
@@ -861,6 +1062,144 @@ max_unavailable = 1
         ];
         for (live, field, at, message) in cases {
             let e = parse(live).expect_err(live);
+            assert_eq!(e.field, *field, "{e}");
+            assert_eq!((e.line, e.column), *at, "{e}");
+            assert!(e.message.starts_with(message), "{e}");
+        }
+    }
+
+    // docker/go-units size_test.go (commit 1d23ffa157447c3452bb2e31f0bdf9118fafb88a),
+    // TestRAMInBytes: the table `docker run --memory` is parsed by.
+    #[test]
+    fn sizes_parse_as_docker_run_memory() {
+        const KIB: u64 = 1024;
+        const MIB: u64 = KIB << 10;
+        const GIB: u64 = MIB << 10;
+        const TIB: u64 = GIB << 10;
+        const PIB: u64 = TIB << 10;
+        let ok: &[(&str, u64)] = &[
+            ("32", 32),
+            ("32b", 32),
+            ("32B", 32),
+            ("32k", 32 * KIB),
+            ("32K", 32 * KIB),
+            ("32kb", 32 * KIB),
+            ("32Kb", 32 * KIB),
+            ("32Kib", 32 * KIB),
+            ("32KIB", 32 * KIB),
+            ("32Mb", 32 * MIB),
+            ("32Gb", 32 * GIB),
+            ("32Tb", 32 * TIB),
+            ("32Pb", 32 * PIB),
+            ("32PB", 32 * PIB),
+            ("32P", 32 * PIB),
+            ("32.3", 32),
+            ("32.3 mb", (32.3 * MIB as f64) as u64),
+            ("0.3MB", (0.3 * MIB as f64) as u64),
+        ];
+        for (s, want) in ok {
+            assert_eq!(parse_size(s), Some(*want), "{s}");
+        }
+        for s in ["", "hello", "-32", " 32 ", "32m b", "32bm"] {
+            assert_eq!(parse_size(s), None, "{s:?}");
+        }
+        // Printed back exactly.
+        for n in [0, 1000, 6 * MIB, 256 * MIB, 3 * GIB + 1, TIB, 1536 * KIB] {
+            assert_eq!(parse_size(&format_size(n)), Some(n), "{n}");
+        }
+        assert_eq!(format_size(256 * MIB), "256MiB");
+    }
+
+    #[test]
+    fn container_limits_are_configurable_and_located() {
+        let sc = parse(VERSIONS).unwrap();
+        assert_eq!(sc.live.as_ref().unwrap().limits, LiveLimits::default());
+        let text = format!(
+            "{VERSIONS}\n[live.limits]\nmemory = \"512m\"\ncpus = 0.5\npids = 64\nread_only = false\ntmp = \"0\"\n"
+        );
+        let sc = parse(&text).unwrap();
+        let limits = &sc.live.as_ref().unwrap().limits;
+        assert_eq!(
+            *limits,
+            LiveLimits {
+                memory_bytes: 512 << 20,
+                nano_cpus: 500_000_000,
+                pids: 64,
+                read_only: false,
+                tmp_bytes: 0,
+            }
+        );
+        let resolved = sc.to_toml();
+        assert!(resolved.contains("[live.limits]\nmemory = \"512MiB\"\ncpus = 0.5\npids = 64\nread_only = false\ntmp = \"0B\"\n"), "{resolved}");
+        assert_eq!(Scenario::parse(&resolved, "resolved").unwrap(), sc);
+        // The tmpfs shrinks to a smaller memory limit by default.
+        let small = parse(&format!("{VERSIONS}\n[live.limits]\nmemory = \"8MiB\"\n")).unwrap();
+        assert_eq!(small.live.unwrap().limits.tmp_bytes, 8 << 20);
+
+        let cases: &[(&str, &str, (usize, usize), &str)] = &[
+            (
+                "memory = \"lots\"",
+                "live.limits.memory",
+                (33, 10),
+                "must be a size like \"256MiB\"",
+            ),
+            (
+                "memory = \"4m\"",
+                "live.limits.memory",
+                (33, 10),
+                "must be between 6MiB",
+            ),
+            (
+                "memory = \"2t\"",
+                "live.limits.memory",
+                (33, 10),
+                "must be between 6MiB (the least dockerd accepts) and 1TiB, got 2TiB",
+            ),
+            (
+                "memory = 256",
+                "live.limits.memory",
+                (33, 10),
+                "invalid type: integer `256`, expected a string",
+            ),
+            (
+                "cpus = 0",
+                "live.limits.cpus",
+                (33, 8),
+                "must be between 0.01 and 1024 CPUs, got 0",
+            ),
+            (
+                "cpus = nan",
+                "live.limits.cpus",
+                (33, 8),
+                "must be between 0.01 and 1024 CPUs, got NaN",
+            ),
+            (
+                "pids = 0",
+                "live.limits.pids",
+                (33, 8),
+                "must be between 1 and 4194304, got 0",
+            ),
+            (
+                "tmp = \"1g\"",
+                "live.limits.tmp",
+                (33, 7),
+                "1GiB of /tmp is more than the container's memory (256MiB)",
+            ),
+            (
+                "read_only = \"yes\"",
+                "live.limits.read_only",
+                (33, 13),
+                "invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                "swap = \"1g\"",
+                "live.limits.swap",
+                (33, 1),
+                "unknown field `swap`",
+            ),
+        ];
+        for (line, field, at, message) in cases {
+            let e = parse(&format!("{VERSIONS}\n[live.limits]\n{line}\n")).expect_err(line);
             assert_eq!(e.field, *field, "{e}");
             assert_eq!((e.line, e.column), *at, "{e}");
             assert!(e.message.starts_with(message), "{e}");

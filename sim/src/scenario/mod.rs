@@ -138,7 +138,7 @@ impl Scenario {
         load: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<Scenario, ScenarioError> {
         let checker = Checker::new(file, text);
-        let raw: RawScenario = toml::from_str(text).map_err(|e| toml_error(&checker, e))?;
+        let raw: RawScenario = toml::from_str(text).map_err(|e| toml_error(&checker, text, e))?;
         validate(&checker, raw, load)
     }
 
@@ -154,22 +154,53 @@ impl Scenario {
 }
 
 /// Turns a `toml` error into a located [`ScenarioError`] with a field name.
-fn toml_error(c: &Checker<'_>, e: toml::de::Error) -> ScenarioError {
+fn toml_error(c: &Checker<'_>, text: &str, e: toml::de::Error) -> ScenarioError {
     let msg = e.message().trim().replace('\n', "; ");
-    let span = e.span();
-    let (line, column) = span
-        .as_ref()
-        .map(|s| c.index.line_col(s.start))
-        .unwrap_or((1, 1));
-    let mut field = span
-        .as_ref()
-        .and_then(|s| c.index.field_at(s.start))
-        .unwrap_or("")
-        .to_string();
-    // An unknown or missing key reported at its table: name the key too.
-    let key =
-        between(&msg, "unknown field `", "`").or_else(|| between(&msg, "missing field `", "`"));
-    if let Some(key) = key {
+    let span = e.span().unwrap_or(0..0);
+    let offset = span.start;
+    // serde sees a date-time as a table with this private key; the user
+    // wrote a date-time (issue 15: the name leaked into a message).
+    const DATETIME_KEY: &str = "$__toml_private_datetime";
+    let datetime = TomlIndex::is_datetime_at(text, offset);
+    let unknown = between(&msg, "unknown field `", "`");
+    let missing = between(&msg, "missing field `", "`");
+    // A missing key is reported at the span of the table that lacks it: its
+    // `[header]`, its inline `{ … }` value, or the document's own keys (from
+    // byte 0, empty when the file opens with a header).
+    let at = if missing.is_some() {
+        let table = c.index.table_at(offset);
+        if offset == 0 && (span.is_empty() || table.is_none()) {
+            Some("")
+        } else {
+            table.or_else(|| c.index.field_at(offset))
+        }
+    } else {
+        c.index.field_at(offset)
+    };
+    let mut field = at.unwrap_or("").to_string();
+    let mut message = if field == "live.chaos" && msg.contains("expected a sequence") {
+        "must be an array of tables: write each fault as [[live.chaos]]".to_string()
+    } else {
+        explain(&msg)
+    };
+    let mut offset = offset;
+    let private = unknown == Some(DATETIME_KEY);
+    if private && !datetime {
+        // Reported at the enclosing table (a policy's, which serde reads
+        // whole): find the date-time under it.
+        if let Some((path, at)) = c
+            .index
+            .find_value(&field, |v| TomlIndex::is_datetime_at(text, v))
+        {
+            field = path.to_string();
+            offset = at;
+        }
+    }
+    if private || (datetime && missing.is_some()) {
+        // A date-time where a table belongs: the key is the field.
+        message = "invalid type: date-time, expected a table".to_string();
+    } else if let Some(key) = unknown.or(missing) {
+        // An unknown or missing key reported at its table: name the key too.
         let last = field.rsplit(['.', ']']).next().unwrap_or("");
         if last != key {
             field = if field.is_empty() {
@@ -179,21 +210,14 @@ fn toml_error(c: &Checker<'_>, e: toml::de::Error) -> ScenarioError {
             };
         }
     }
+    if datetime {
+        message = message.replace("invalid type: map", "invalid type: date-time");
+    }
+    let message = message.replace(&format!("`{DATETIME_KEY}`"), "a date-time");
     if field.is_empty() {
         field = "(file)".to_string();
     }
-    let message = if field == "live.chaos" && msg.contains("expected a sequence") {
-        "must be an array of tables: write each fault as [[live.chaos]]".to_string()
-    } else {
-        explain(&msg)
-    };
-    ScenarioError {
-        file: c.file.to_string(),
-        line,
-        column,
-        field,
-        message,
-    }
+    ScenarioError::at_offset(c.file, &c.index, offset, field, &message)
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -266,7 +290,14 @@ fn validate(
             "the fleet needs at least one [[fleet.roles]] entry",
         ));
     }
-    let total_hosts: i64 = raw.fleet.roles.iter().map(|r| r.hosts.max(0)).sum();
+    // Saturating: a role's `hosts` is checked in the loop below, after this
+    // sum (the fuzz in tests/parser_fuzz.rs overflowed it with i64::MAX).
+    let total_hosts: i64 = raw
+        .fleet
+        .roles
+        .iter()
+        .map(|r| r.hosts.max(0))
+        .fold(0, i64::saturating_add);
     let share_sum: f64 = raw
         .fleet
         .roles
@@ -311,8 +342,11 @@ fn validate(
             ));
         }
         let share = r.traffic_share.unwrap_or(r.hosts as f64);
-        if !(share.is_finite() && share >= 0.0) {
-            return Err(c.err(&f("traffic_share"), format!("must be ≥ 0, got {share}")));
+        if !(0.0..=MAX_TRAFFIC_SHARE).contains(&share) {
+            return Err(c.err(
+                &f("traffic_share"),
+                format!("must be a weight between 0 and {MAX_TRAFFIC_SHARE:e}, got {share}"),
+            ));
         }
         let role_peak = if share_sum > 0.0 {
             traffic.peak_rps() * share / share_sum
@@ -474,6 +508,11 @@ fn validate(
         live,
     })
 }
+
+/// The largest `traffic_share` (a relative weight): the shares' sum and
+/// the peak rate times a share stay finite (the fuzz found 1e308 giving an
+/// infinite default `capacity_rps` that `--print-resolved` could not read back).
+pub const MAX_TRAFFIC_SHARE: f64 = 1e12;
 
 /// The most zones one role may list.
 pub const MAX_ZONES_PER_ROLE: usize = 1_000;
