@@ -44,8 +44,25 @@ impl Limit {
     }
 }
 
+/// The policy under test, and what bounds its hosts out of service.
+#[derive(Clone, Debug)]
+enum Kind {
+    /// Kubernetes' rolling update: `replicas − maxUnavailable` serve.
+    Rolling,
+    /// Argo's canary, two weights with pauses, then the promotion (both
+    /// within maxSurge / maxUnavailable); `routed` with a traffic router.
+    Canary { weights: (u32, u32), routed: bool },
+    /// Blue-green: the old set serves until the new one is available, so
+    /// every replica serves throughout (replace only).
+    BlueGreen,
+    /// A canary whose step analysis is dry-run only: it may fail, it must
+    /// never abort the rollout (issue 10 item 9).
+    DryRunCanary,
+}
+
 #[derive(Clone, Debug)]
 struct Case {
+    kind: Kind,
     roles: Vec<Role>,
     replace: bool,
     tick_s: u32,
@@ -66,8 +83,19 @@ fn limit(max_count: u32) -> impl Strategy<Value = Limit> {
     ]
 }
 
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        3 => Just(Kind::Rolling),
+        3 => ((1u32..=99), (1u32..=100), any::<bool>())
+            .prop_map(|(a, b, routed)| Kind::Canary { weights: (a.min(b), a.max(b)), routed }),
+        1 => Just(Kind::BlueGreen),
+        1 => Just(Kind::DryRunCanary),
+    ]
+}
+
 fn case() -> impl Strategy<Value = Case> {
     (
+        kind(),
         prop::collection::vec(
             (1u32..=40, 1u32..=3).prop_map(|(hosts, zones)| Role { hosts, zones }),
             1..=2,
@@ -85,6 +113,7 @@ fn case() -> impl Strategy<Value = Case> {
     )
         .prop_map(
             |(
+                kind,
                 roles,
                 replace,
                 tick_s,
@@ -96,18 +125,26 @@ fn case() -> impl Strategy<Value = Case> {
                 surge,
                 unavailable,
                 seed,
-            )| Case {
-                roles,
-                replace,
-                tick_s,
-                drain_s,
-                install_s,
-                restart: (lo, lo + extra),
-                provision_s,
-                min_ready_s,
-                surge: if replace { surge } else { Limit::Count(0) },
-                unavailable,
-                seed,
+            )| {
+                // Blue-green needs replace mode; a traffic router's extra
+                // canary hosts do too (in place they would be taken from
+                // the stable set, which Argo never does).
+                let replace =
+                    replace || matches!(kind, Kind::BlueGreen | Kind::Canary { routed: true, .. });
+                Case {
+                    kind,
+                    roles,
+                    replace,
+                    tick_s,
+                    drain_s,
+                    install_s,
+                    restart: (lo, lo + extra),
+                    provision_s,
+                    min_ready_s,
+                    surge: if replace { surge } else { Limit::Count(0) },
+                    unavailable,
+                    seed,
+                }
             },
         )
         // Both limits resolving to 0 is valid (Kubernetes makes it 1
@@ -129,6 +166,32 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
+fn policy(c: &Case) -> String {
+    let limits = format!(
+        "max_surge = {}\nmax_unavailable = {}\n",
+        c.surge.toml(),
+        c.unavailable.toml()
+    );
+    let min_ready = if c.min_ready_s > 0 {
+        format!("min_ready = \"{}s\"\n", c.min_ready_s)
+    } else {
+        String::new()
+    };
+    match &c.kind {
+        Kind::Rolling => {
+            format!("kind = \"rolling\"\n{limits}progress_deadline = \"1h\"\n{min_ready}")
+        }
+        Kind::Canary { weights, routed } => format!(
+            "kind = \"canary\"\ntraffic_routing = {routed}\n{limits}steps = [{{ set_weight = {} }}, {{ pause = {{ duration = \"2m\" }} }}, {{ set_weight = {} }}, {{ pause = {{ duration = \"2m\" }} }}]\n",
+            weights.0, weights.1
+        ),
+        Kind::BlueGreen => "kind = \"blue-green\"\nhealth_timeout = \"1h\"\nscale_down_delay = \"30s\"\n".into(),
+        Kind::DryRunCanary => format!(
+            "kind = \"canary\"\n{limits}steps = [{{ set_weight = 30 }}, {{ analysis = {{ metrics = [{{ name = \"never\", provider = \"prometheus\", query = \"success-rate\", interval = \"1m\", count = 3, success_condition = \"result > 2\", dry_run = true }}] }} }}, {{ set_weight = 60 }}]\n"
+        ),
+    }
+}
+
 fn scenario(c: &Case) -> Scenario {
     let zones = ["a", "b", "c"];
     let mut roles = String::new();
@@ -144,11 +207,6 @@ fn scenario(c: &Case) -> Scenario {
         ));
     }
     let hosts: u32 = c.roles.iter().map(|r| r.hosts).sum();
-    let min_ready = if c.min_ready_s > 0 {
-        format!("min_ready = \"{}s\"\n", c.min_ready_s)
-    } else {
-        String::new()
-    };
     let text = format!(
         r#"name = "invariants"
 description = "generated"
@@ -173,11 +231,7 @@ restart_time = {{ dist = "uniform", min = "{rlo}s", max = "{rhi}s" }}
 provision_time = "{prov}s"
 
 [policy]
-kind = "rolling"
-max_surge = {surge}
-max_unavailable = {unavailable}
-progress_deadline = "1h"
-{min_ready}"#,
+{policy}"#,
         tick = c.tick_s,
         seed = c.seed,
         rps = 30 * hosts,
@@ -187,8 +241,7 @@ progress_deadline = "1h"
         rlo = c.restart.0,
         rhi = c.restart.1,
         prov = c.provision_s,
-        surge = c.surge.toml(),
-        unavailable = c.unavailable.toml(),
+        policy = policy(c),
     );
     Scenario::parse(&text, "invariants.toml").unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
@@ -207,18 +260,28 @@ proptest! {
     })]
 
     #[test]
-    fn rolling_runs_keep_their_invariants(c in case()) {
+    fn runs_keep_their_invariants(c in case()) {
         let sc = scenario(&c);
         let rec = run(&sc, RunOptions::full(c.seed));
         let fleet: u32 = c.roles.iter().map(|r| r.hosts).sum();
         let min_serving: u32 = c
             .roles
             .iter()
-            .map(|r| {
-                let (_, u) = resolve_fenceposts(c.surge.value(), c.unavailable.value(), r.hosts);
-                r.hosts - u
+            .map(|r| match c.kind {
+                Kind::BlueGreen => r.hosts,
+                _ => {
+                    let (_, u) =
+                        resolve_fenceposts(c.surge.value(), c.unavailable.value(), r.hosts);
+                    r.hosts - u
+                }
             })
             .sum();
+        if matches!(c.kind, Kind::DryRunCanary) {
+            prop_assert!(
+                rec.summary.outcome != "rolled_back" && rec.summary.aborted_at_s.is_none(),
+                "a dry-run-only analysis aborted the rollout: {}", rec.summary.outcome_reason
+            );
+        }
         prop_assert!(!rec.ticks.is_empty());
         for t in &rec.ticks {
             let at = t.time_s;

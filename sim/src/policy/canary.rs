@@ -374,6 +374,7 @@ impl Canary {
         let label = self.label();
         let w = self.weight;
         let mut done = true;
+        let issued = out.len();
         for (group, g) in obs.groups.iter().enumerate() {
             let (surge, unavailable) = self.fenceposts(g.desired);
             let (want_canary, want_stable) = approximate_canary_stable(g.desired, w, surge);
@@ -456,7 +457,11 @@ impl Canary {
                 && stable_after <= want_stable;
             done &= at_goal;
         }
-        done
+        // A reconcile that moved hosts is confirmed by the next observation,
+        // as a controller sees its own writes only on its next sync: the
+        // step must not end (and the next one reconcile) on this tick's
+        // view, which still counts the hosts just moved.
+        done && out.len() == issued
     }
 
     fn abort(&mut self, obs: &Observation<'_>, reason: String, out: &mut Vec<Action>) {
