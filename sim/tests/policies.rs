@@ -1893,3 +1893,24 @@ fn indefinite_metrics_are_rejected_where_an_analysis_must_end() {
     assert_eq!(e.field, "policy.steps[1].analysis", "{e}");
     assert!(e.message.contains("template `forever`"), "{e}");
 }
+
+/// Flagger's `progressDeadlineSeconds`: a canary that is not ready within
+/// it is rolled back ("Rolling back … progress deadline exceeded",
+/// fluxcd/flagger `pkg/controller/scheduler.go`), not halted.
+#[test]
+fn flagger_rolls_back_a_canary_that_misses_its_progress_deadline() {
+    let rec = full(&in_place(
+        "kind = \"flagger\"\ninterval = \"1m\"\nstep_weight = 10\nmax_weight = 50\nprogress_deadline = \"5m\"\nmetrics = [{ name = \"request-success-rate\", query = \"success-rate\", min = 0.99 }]",
+        NEVER_SERVES,
+    ));
+    let s = &rec.summary;
+    assert_eq!(s.outcome, "rolled_back", "{}", s.outcome_reason);
+    assert!(
+        s.outcome_reason
+            .contains("progress deadline exceeded (canary not ready after 5m"),
+        "{}",
+        s.outcome_reason
+    );
+    // Sized at 0; the deadline passes after 5 min, at the first tick past it.
+    assert_eq!(s.aborted_at_s, Some(315.0));
+}

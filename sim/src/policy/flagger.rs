@@ -22,6 +22,12 @@
 //! (60 s × 50 / 10 = 5 min by default) plus the time to size the canary, and
 //! a failing version is rolled back after `threshold` intervals at most.
 //!
+//! A canary not ready within `progress_deadline` (Flagger's
+//! `progressDeadlineSeconds`, default 600 s) after it was scaled is rolled
+//! back, as Flagger does in its Progressing phase; a promotion whose primary
+//! stops making progress is noted once in the audit log and waited for, as
+//! Flagger keeps waiting (a promotion that never finishes ends `timed_out`).
+//!
 //! **Blue/green mode** (`iterations`, replace mode): a full copy comes up
 //! beside the primary without user traffic; after `iterations` successful
 //! checks it is promoted (all traffic to it, the primary terminated). The
@@ -61,6 +67,8 @@ pub struct RawFlagger {
     #[serde(default)]
     pub metrics: Vec<RawCheck>,
     pub max_unavailable: Option<RawIntOrPercent>,
+    /// Flagger's `progressDeadlineSeconds` (default 600 s).
+    pub progress_deadline: Option<SimDuration>,
     pub window: Option<RawWindow>,
 }
 
@@ -79,6 +87,9 @@ pub struct FlaggerSpec {
     pub iterations: Option<u32>,
     pub metrics: Vec<CheckSpec>,
     pub max_unavailable: IntOrPercent,
+    /// A canary not ready this long after it was scaled is rolled back
+    /// (Flagger's `progressDeadlineSeconds`, default 600 s).
+    pub progress_deadline: SimDuration,
 }
 
 impl RawFlagger {
@@ -98,6 +109,7 @@ impl RawFlagger {
             iterations,
             ref metrics,
             ref max_unavailable,
+            progress_deadline,
             window: _,
         } = *self;
         let interval = interval.unwrap_or(SimDuration::from_secs(60));
@@ -211,13 +223,18 @@ impl RawFlagger {
             iterations,
             metrics: checks(c, "policy.metrics", metrics, ctx, false)?,
             max_unavailable: unavailable,
+            progress_deadline: match progress_deadline {
+                None => SimDuration::from_secs(600),
+                Some(d) if d.is_zero() => {
+                    return Err(c.err("policy.progress_deadline", "must be longer than 0s"))
+                }
+                Some(d) => d,
+            },
         }))
     }
 }
 
 // ---- the state machine -------------------------------------------------------
-
-const PROGRESS_DEADLINE: SimDuration = SimDuration::from_secs(600);
 
 #[derive(Clone, Debug)]
 enum State {
@@ -252,6 +269,8 @@ pub struct Flagger {
     milestones: Milestones,
     /// Old hosts the promotion decommissioned that still drain.
     terminating: Vec<Terminating>,
+    /// The current promotion stall has been noted in the audit log.
+    stall_reported: bool,
 }
 
 impl Flagger {
@@ -265,6 +284,7 @@ impl Flagger {
             windows,
             milestones: Milestones::default(),
             terminating: Vec::new(),
+            stall_reported: false,
         }
     }
 
@@ -348,11 +368,16 @@ impl Flagger {
     }
 
     fn rollback(&mut self, obs: &Observation<'_>, out: &mut Vec<Action>) {
-        self.milestones.aborted_at = Some(obs.now);
         let reason = format!(
             "rolling back: {} failed checks reached threshold {}",
             self.failed_checks, self.spec.threshold
         );
+        self.roll_back(obs, reason, out);
+    }
+
+    /// All traffic to the primary, the canary scaled to zero.
+    fn roll_back(&mut self, obs: &Observation<'_>, reason: String, out: &mut Vec<Action>) {
+        self.milestones.aborted_at = Some(obs.now);
         let mut rb = Rollback::begin(obs, self.mode, true, SimDuration::ZERO, None, reason, out);
         rb.step(obs, out);
         self.state = State::Aborting(rb);
@@ -412,14 +437,13 @@ impl Flagger {
         out: &mut Vec<Action>,
     ) -> Flow {
         if !new_available(obs, |_, g| self.target(idx, g.desired)) {
-            if obs.now.saturating_since(since) > PROGRESS_DEADLINE {
-                out.push(Action::Finish {
-                    outcome: Outcome::Halted,
-                    reason: format!(
-                        "canary not available after {PROGRESS_DEADLINE} (progressDeadlineSeconds)"
-                    ),
-                });
-                self.state = State::Done;
+            let deadline = self.spec.progress_deadline;
+            if obs.now.saturating_since(since) > deadline {
+                // Flagger: "Rolling back … progress deadline exceeded".
+                let reason = format!(
+                    "rolling back: progress deadline exceeded (canary not ready after {deadline}, progress_deadline)"
+                );
+                self.roll_back(obs, reason, out);
             }
             return Flow::Wait;
         }
@@ -540,13 +564,20 @@ impl Flagger {
     /// `Promoting`: the primary's hosts roll to the new version, unless the
     /// rollout has stalled.
     fn promoting(&mut self, stalled: bool, obs: &Observation<'_>, out: &mut Vec<Action>) -> Flow {
-        if stalled {
-            out.push(Action::Finish {
-                outcome: Outcome::Halted,
-                reason: "promotion: primary rollout made no progress for 10m".into(),
+        if stalled && !self.stall_reported {
+            // Flagger keeps waiting for the primary (its rollback applies
+            // to the Progressing phase only): say so once and go on; a
+            // promotion that never finishes ends `timed_out`.
+            self.stall_reported = true;
+            out.push(Action::Note {
+                step: "promote".into(),
+                reason: format!(
+                    "promotion: the primary made no progress for {} (progress_deadline); Flagger keeps waiting for it",
+                    self.spec.progress_deadline
+                ),
             });
-            self.state = State::Done;
-            return Flow::Wait;
+        } else if !stalled {
+            self.stall_reported = false;
         }
         let surge = match self.mode {
             ChangeMode::InPlace => IntOrPercent::Count(0),
@@ -615,8 +646,12 @@ impl Policy for Flagger {
                     last_progress,
                     last_new,
                 } => {
-                    let stalled =
-                        promotion_stalled(obs, last_progress, last_new, PROGRESS_DEADLINE);
+                    let stalled = promotion_stalled(
+                        obs,
+                        last_progress,
+                        last_new,
+                        self.spec.progress_deadline,
+                    );
                     self.promoting(stalled, obs, out)
                 }
                 State::Draining => self.draining(obs, out),
