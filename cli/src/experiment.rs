@@ -218,10 +218,24 @@ fn base_manifest(
 
 /// The scenario with the `[policy]` table of `policy_path` in place of its
 /// own (and the policy file's `[analysis.NAME]` templates added). Errors in
-/// those are located in the policy file.
-fn with_policy(scenario_text: &str, scenario_path: &Path, policy_path: &Path) -> Result<Scenario> {
-    let ptext = read(policy_path, "policy file")?;
+/// those are located in the policy file. A YAML policy file (an Argo
+/// Rollout or a Flagger Canary: a `.yaml`/`.yml` name, or `apiVersion:` /
+/// `kind:` lines) is first translated to that TOML (`crate::manifest`, with
+/// `metric_map`), and its errors are located in the manifest.
+pub(crate) fn with_policy(
+    scenario_text: &str,
+    scenario_path: &Path,
+    policy_path: &Path,
+    metric_map: Option<&Path>,
+) -> Result<Scenario> {
+    let raw = read(policy_path, "policy file")?;
     let pname = policy_path.display().to_string();
+    let (ptext, manifest) = if crate::manifest::yaml::looks_like_yaml(&pname, &raw) {
+        let t = crate::manifest::translate_files(&[policy_path.to_path_buf()], metric_map)?;
+        (t.toml.clone(), Some(t))
+    } else {
+        (raw, None)
+    };
     let pdoc: DocumentMut = ptext.parse().map_err(|e: toml_edit::TomlError| {
         let offset = e.span().map_or(0, |s| s.start);
         let index = TomlIndex::new(&ptext);
@@ -262,13 +276,28 @@ fn with_policy(scenario_text: &str, scenario_path: &Path, policy_path: &Path) ->
                 || e.field.starts_with(&format!("{f}["))
         };
         if from_policy_file.iter().any(|f| ours(f)) {
-            let (line, column) = TomlIndex::new(&ptext).locate(&e.field);
-            e.file = pname.clone();
-            e.line = line;
-            e.column = column;
+            let relocated = manifest.as_ref().is_some_and(|m| m.relocate(&mut e));
+            if !relocated {
+                let (line, column) = TomlIndex::new(&ptext).locate(&e.field);
+                e.file = pname.clone();
+                e.line = line;
+                e.column = column;
+            }
         }
         bad(e)
     })
+}
+
+/// The scenario at `scenario_path` run under the policy file `policy_path`
+/// (`run --policy`).
+pub fn load_with_policy(
+    scenario_path: &Path,
+    policy_path: &Path,
+    metric_map: Option<&Path>,
+) -> Result<Scenario> {
+    let text = read(scenario_path, "scenario")?;
+    input::load(scenario_path)?;
+    with_policy(&text, scenario_path, policy_path, metric_map)
 }
 
 /// Labels from policy file names (`rolling-5pct.toml` → `rolling-5pct`),
@@ -300,6 +329,7 @@ fn labels(paths: &[PathBuf]) -> Vec<String> {
 pub fn compare(
     scenario_path: &Path,
     policies: &[PathBuf],
+    metric_map: Option<&Path>,
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
@@ -319,7 +349,7 @@ pub fn compare(
         scenarios.push(base);
     } else {
         for (p, label) in policies.iter().zip(labels(policies)) {
-            let sc = with_policy(&text, scenario_path, p)?;
+            let sc = with_policy(&text, scenario_path, p, metric_map)?;
             m.groups.push(GroupDef {
                 label,
                 policy_file: Some(p.display().to_string()),
