@@ -261,7 +261,8 @@ mod tests {
           sum(irate(envoy_cluster_upstream_rq_xx{app="wrk-tester",envoy_cluster_name="{{args.envoy_cluster_name}}"}[5m]))"#;
         // Argo's docs/features/analysis.md success-rate example.
         let argo_doc = r#"sum(irate(istio_requests_total{reporter="source",destination_service=~"{{args.service-name}}",response_code!~"5.*"}[5m])) / sum(irate(istio_requests_total{reporter="source",destination_service=~"{{args.service-name}}"}[5m]))"#;
-        let cases: [(&str, Option<(Query, f64, Option<&str>)>); 8] = [
+        type Want<'a> = Option<(Query, f64, Option<&'a str>)>;
+        let cases: [(&str, Want<'_>); 8] = [
             (appmesh, Some((Query::SuccessRate, 1.0, None))),
             (argo_doc, Some((Query::SuccessRate, 1.0, None))),
             (

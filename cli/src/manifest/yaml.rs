@@ -144,10 +144,13 @@ pub struct Doc {
     pub root: Node,
 }
 
+/// An open collection: the node, for a map the key waiting for its value,
+/// and its anchor id (0: none).
+type Open = (Node, Option<(String, Pos)>, usize);
+
 struct Builder {
     docs: Vec<Doc>,
-    /// Open collections: the node and, for maps, a key waiting for its value.
-    stack: Vec<(Node, Option<(String, Pos)>, usize)>,
+    stack: Vec<Open>,
     anchors: Vec<(usize, Node)>,
     error: Option<(Pos, String)>,
 }
