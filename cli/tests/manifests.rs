@@ -462,6 +462,36 @@ fn lint_flags_weights_and_samples_the_fleet_cannot_give() {
 }
 
 #[test]
+fn lint_says_when_min_requests_can_never_be_reached() {
+    // A TOML policy is linted too: 10 % of 200 rps over a 1 min window is
+    // 1,200 requests at most, short of min_requests = 5000.
+    let dir = scratch("manifests-lint-min");
+    let f = dir.join("p.toml");
+    std::fs::write(
+        &f,
+        "[analysis.g]\n[[analysis.g.metrics]]\nname = \"sr\"\nprovider = \"prometheus\"\nquery = \"success-rate\"\ninterval = \"1m\"\ncount = 3\nmin_requests = 5000\nsuccess_condition = \"result >= 0.9\"\n\n[policy]\nkind = \"canary\"\nsteps = [{ set_weight = 10 }, { analysis = { template = \"g\" } }]\n",
+    )
+    .unwrap();
+    let p = f.display().to_string();
+    let o = shakedown(&["lint", &p, "--scenario", WORLD]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        out(&o).contains(&format!("error: {p}:2:1: `analysis.g.metrics[0]`: metric `sr` needs 5000 requests per measurement but at 10 % of the busiest traffic (200.0 rps) a 60s window sees at most 1200")),
+        "{}",
+        out(&o)
+    );
+    // At min_requests = 500 it can, and the quietest traffic is the same
+    // (constant): clean.
+    std::fs::write(
+        &f,
+        std::fs::read_to_string(&f).unwrap().replace("5000", "500"),
+    )
+    .unwrap();
+    let o = shakedown(&["lint", &p, "--scenario", WORLD]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+}
+
+#[test]
 fn lint_says_a_pre_promotion_analysis_sees_no_traffic() {
     let dir = scratch("manifests-lint-bg");
     let f = dir.join("bg.yaml");

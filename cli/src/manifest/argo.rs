@@ -120,6 +120,7 @@ pub fn translate(
         ignored: a.w.ignored,
         notes: a.w.notes,
         sources: a.w.sources,
+        toml_file: None,
     })
 }
 

@@ -169,6 +169,7 @@ pub fn translate(
         ignored: w.ignored,
         notes: w.notes,
         sources: w.sources,
+        toml_file: None,
     })
 }
 

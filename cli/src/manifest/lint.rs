@@ -75,7 +75,24 @@ pub fn lint(
         ),
     };
     crate::input::parse_scenario(&sc_text, &sc_path)?;
-    let t = match translate_files(files, metric_map) {
+    // A shakedown TOML policy file is linted too (only the fidelity rules
+    // apply to it).
+    let first = &files[0];
+    let text = crate::input::read_text(first, "manifest")?;
+    let is_toml = !super::yaml::looks_like_yaml(&first.display().to_string(), &text);
+    let translated = if is_toml {
+        Ok(Translation {
+            toml: text,
+            origins: vec![],
+            ignored: vec![],
+            notes: vec![],
+            sources: vec![],
+            toml_file: Some(first.display().to_string()),
+        })
+    } else {
+        translate_files(files, metric_map)
+    };
+    let t = match translated {
         Ok(t) => Some(t),
         Err(BadInput(m)) => {
             if m.contains(": `(file)`: ") || m.contains(": `kind`: ") || !m.contains(": `") {
@@ -150,7 +167,13 @@ fn at(t: &Translation, path: &str) -> String {
         })
         .max_by_key(|(p, _)| p.len())
         .map_or_else(
-            || path.to_string(),
+            || match &t.toml_file {
+                Some(f) => {
+                    let (line, col) = shakedown_sim::located::TomlIndex::new(&t.toml).locate(path);
+                    format!("{f}:{line}:{col}: `{path}`")
+                }
+                None => path.to_string(),
+            },
             |(_, o)| format!("{}:{}:{}: `{}`", o.file, o.pos.line, o.pos.col, o.field),
         )
 }
@@ -175,6 +198,7 @@ fn rps_range(sc: &Scenario) -> (f64, f64) {
 pub fn rules(sc: &Scenario, t: &Translation) -> Vec<Finding> {
     let mut out = Vec::new();
     let (lo, hi) = rps_range(sc);
+    let r = (lo, hi, sc.tick.as_secs_f64());
     let mut policy = &sc.policy;
     while let PolicySpec::Windowed { policy: p, .. } = policy {
         policy = p;
@@ -214,7 +238,7 @@ pub fn rules(sc: &Scenario, t: &Translation) -> Vec<Finding> {
                         }
                     }
                     CanaryStep::Analysis(a) => {
-                        samples(&mut out, t, &format!("{path}.analysis"), a, weight, lo, hi);
+                        samples(&mut out, t, &format!("{path}.analysis"), a, weight, r);
                     }
                     _ => {}
                 }
@@ -232,7 +256,7 @@ pub fn rules(sc: &Scenario, t: &Translation) -> Vec<Finding> {
                     })
                     .next_back()
                     .unwrap_or(0);
-                samples(&mut out, t, "policy.analysis", &bg.analysis, w, lo, hi);
+                samples(&mut out, t, "policy.analysis", &bg.analysis, w, r);
             }
         }
         PolicySpec::BlueGreen(b) => {
@@ -248,15 +272,7 @@ pub fn rules(sc: &Scenario, t: &Translation) -> Vec<Finding> {
                 }
             }
             if let Some(a) = &b.post_promotion_analysis {
-                samples(
-                    &mut out,
-                    t,
-                    "policy.post_promotion_analysis",
-                    a,
-                    100,
-                    lo,
-                    hi,
-                );
+                samples(&mut out, t, "policy.post_promotion_analysis", a, 100, r);
             }
         }
         PolicySpec::Flagger(f) => {
@@ -283,8 +299,7 @@ fn samples(
     path: &str,
     a: &AnalysisSpec,
     weight: u32,
-    lo: f64,
-    hi: f64,
+    (lo, hi, tick): (f64, f64, f64),
 ) {
     for (i, m) in a.metrics.iter().enumerate() {
         let Provider::Prometheus {
@@ -300,14 +315,14 @@ fn samples(
         }
         // A measurement reads the scrapes since the previous one: one
         // interval (one scrape for a single measurement).
-        let window = m.interval.map_or(15.0, |d| d.as_secs_f64());
+        let window = m.interval.map_or(tick, |d| d.as_secs_f64());
         let share = weight as f64 / 100.0;
         let (few, many) = (lo * share * window, hi * share * window);
         let mpath = format!("{path}.metrics[{i}]");
         let loc = {
             let template = format!("analysis.{}.metrics[{i}]", a.name);
             let l = at(t, &template);
-            if l == template {
+            if l == template || a.name == "inline" {
                 at(t, &mpath)
             } else {
                 l

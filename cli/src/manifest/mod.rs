@@ -55,6 +55,9 @@ pub struct Translation {
     pub notes: Vec<String>,
     /// Templates read from files beside the manifest.
     pub sources: Vec<String>,
+    /// Set when the input was a shakedown TOML policy file itself (`lint`
+    /// of a TOML file): fields are located in it directly.
+    pub toml_file: Option<String>,
 }
 
 impl Translation {
