@@ -228,6 +228,17 @@ pub(crate) fn with_policy(
     policy_path: &Path,
     metric_map: Option<&Path>,
 ) -> Result<Scenario> {
+    Ok(with_policy_text(scenario_text, scenario_path, policy_path, metric_map)?.0)
+}
+
+/// [`with_policy`], and the scenario text it parsed (the scenario file with
+/// the policy file's tables in place: what `sweep --policy` edits).
+fn with_policy_text(
+    scenario_text: &str,
+    scenario_path: &Path,
+    policy_path: &Path,
+    metric_map: Option<&Path>,
+) -> Result<(Scenario, String)> {
     let raw = read(policy_path, "policy file")?;
     let pname = policy_path.display().to_string();
     let (ptext, manifest) = if crate::manifest::yaml::looks_like_yaml(&pname, &raw) {
@@ -269,7 +280,7 @@ pub(crate) fn with_policy(
         }
     }
     let text = doc.to_string();
-    parse_at(&text, scenario_path).map_err(|mut e| {
+    let sc = parse_at(&text, scenario_path).map_err(|mut e| {
         let ours = |f: &str| {
             e.field == f
                 || e.field.starts_with(&format!("{f}."))
@@ -285,7 +296,8 @@ pub(crate) fn with_policy(
             }
         }
         bad(e)
-    })
+    })?;
+    Ok((sc, text))
 }
 
 /// The scenario at `scenario_path` run under the policy file `policy_path`
@@ -556,17 +568,32 @@ fn apply(
     Ok(doc.to_string())
 }
 
+/// `sweep`; with `policy` (a policy file or a manifest, `--policy`), the
+/// grid edits the scenario with that policy in place of its own, and an
+/// error in a swept field is located in that combined text.
 pub fn sweep(
     scenario_path: &Path,
+    policy: Option<(&Path, Option<&Path>)>,
     params: &[String],
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
-    let text = read(scenario_path, "scenario")?;
-    let base = input::load(scenario_path)?;
-    let file = scenario_path.display().to_string();
+    let (base, text, file) = match policy {
+        None => (
+            input::load(scenario_path)?,
+            read(scenario_path, "scenario")?,
+            scenario_path.display().to_string(),
+        ),
+        Some((p, map)) => {
+            let own = read(scenario_path, "scenario")?;
+            input::load(scenario_path)?;
+            let (sc, text) = with_policy_text(&own, scenario_path, p, map)?;
+            let file = format!("{} with --policy {}", scenario_path.display(), p.display());
+            (sc, text, file)
+        }
+    };
     if params.is_empty() {
         return Err(bad(
             "sweep needs at least one --param PATH=V1,V2,… (e.g. --param policy.max_unavailable=1,2,5)",

@@ -92,6 +92,14 @@ enum Command {
         /// (the grid is the cartesian product).
         #[arg(long = "param", value_name = "PATH=V1,V2", required = true)]
         params: Vec<String>,
+        /// Sweep this policy instead of the scenario's: a TOML file with a
+        /// [policy] table, or an Argo Rollout / Flagger Canary YAML.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Rules mapping a manifest's metric queries to measurements
+        /// (docs/MANIFESTS.md).
+        #[arg(long, value_name = "FILE")]
+        metric_map: Option<PathBuf>,
         #[arg(long, default_value = "1..100")]
         seeds: String,
         #[arg(long, value_name = "K/N")]
@@ -232,10 +240,19 @@ fn main() -> ExitCode {
         Command::Sweep {
             scenario,
             params,
+            policy,
+            metric_map,
             seeds,
             shard,
             out,
-        } => experiment::sweep(&scenario, &params, &seeds, shard.as_deref(), &out),
+        } => experiment::sweep(
+            &scenario,
+            policy.as_deref().map(|p| (p, metric_map.as_deref())),
+            &params,
+            &seeds,
+            shard.as_deref(),
+            &out,
+        ),
         Command::Merge { dirs, out } => experiment::merge(&dirs, &out),
         Command::Report { dir } => experiment::report(&dir),
         Command::Gate {

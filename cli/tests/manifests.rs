@@ -625,3 +625,44 @@ fn export_refuses_what_argo_cannot_express() {
         err(&o)
     );
 }
+
+#[test]
+fn sweep_edits_the_translated_policy() {
+    let dir = scratch("manifests-sweep");
+    let d = dir.join("out").display().to_string();
+    let o = shakedown(&[
+        "sweep",
+        WORLD,
+        "--policy",
+        "fixtures/manifests/flagger/istio-canary.yaml",
+        "--param",
+        "policy.step_weight=5,25",
+        "--seeds",
+        "1..2",
+        "--out",
+        &d,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    // Bigger steps promote sooner: the grid really edits the Canary's policy.
+    assert!(out(&o).contains("Pick `step_weight=25`"), "{}", out(&o));
+    // A bad value is located in the scenario with the policy in place.
+    let o = shakedown(&[
+        "sweep",
+        WORLD,
+        "--policy",
+        "fixtures/manifests/flagger/istio-canary.yaml",
+        "--param",
+        "policy.step_weight=70",
+        "--seeds",
+        "1",
+        "--out",
+        &d,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("with --policy fixtures/manifests/flagger/istio-canary.yaml:")
+            && err(&o).contains("must be at most max_weight (50), got 70"),
+        "{}",
+        err(&o)
+    );
+}
