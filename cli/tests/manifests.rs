@@ -666,3 +666,36 @@ fn sweep_edits_the_translated_policy() {
         err(&o)
     );
 }
+
+#[test]
+fn dry_run_rules_match_as_argo_matches_them() {
+    // Argo's GetDryRunMetrics (utils/analysis/helpers.go): an unanchored
+    // regexp.MatchString, so the literal `lat` selects `latency`; a rule that
+    // matches no metric is an error.
+    let tpl = "---\napiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  metrics:\n  - name: sr\n    interval: 1m\n    count: 2\n    successCondition: result >= 0.9\n    provider:\n      prometheus:\n        query: sum(rate(x{code!~\"5..\"}[1m])) / sum(rate(x[1m]))\n  - name: latency\n    interval: 1m\n    count: 2\n    successCondition: result < 300\n    provider:\n      prometheus:\n        query: histogram_quantile(0.99, sum(rate(d_seconds_bucket[1m])) by (le))\n";
+    let dir = scratch("manifests-dry");
+    let f = dir.join("r.yaml");
+    let with = |rule: &str| {
+        format!("{HEAD}      steps:\n      - analysis:\n          templates: [{{templateName: t}}]\n          dryRun: [{{metricName: {rule}}}]\n{tpl}")
+    };
+    std::fs::write(&f, with("lat")).unwrap();
+    let p = f.display().to_string();
+    let o = shakedown(&["run", WORLD, "--policy", &p, "--print-resolved"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let r = out(&o);
+    let metric = |name: &str| {
+        let i = r.find(&format!("name = \"{name}\"")).unwrap();
+        r[i..].split("[[").next().unwrap().to_string()
+    };
+    assert!(metric("latency").contains("dry_run = true"), "{r}");
+    assert!(metric("sr").contains("dry_run = false"), "{r}");
+    // The seconds histogram: the condition is rewritten in ms.
+    assert!(
+        metric("latency").contains("success_condition = \"result < 300000\""),
+        "{r}"
+    );
+    std::fs::write(&f, with("nope")).unwrap();
+    let o = shakedown(&["import", &p]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains(&format!("{p}:10:33: `spec.strategy.canary.steps[0].analysis.dryRun[0].metricName`: dry-run rule `nope` matches no metric")), "{}", err(&o));
+}

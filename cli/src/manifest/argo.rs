@@ -21,7 +21,39 @@ struct Use {
     key: String,
     /// (templateName, clusterScope, where it is named, its field path)
     templates: Vec<(String, bool, Node, String)>,
-    dry_run: Vec<String>,
+    /// `dryRun` rules of the reference: (metricName, its node, its field).
+    dry_run: Vec<DryRule>,
+}
+
+type DryRule = (String, Node, String);
+
+/// `dryRun: [{metricName: RULE}]` of a reference or a template spec.
+fn dry_rules(w: &Walker<'_>, n: &Node, f: &str) -> Result<Vec<DryRule>, LocatedError> {
+    let mut out = Vec::new();
+    if let Some(d) = n.get("dryRun") {
+        for (i, e) in d.items().iter().enumerate() {
+            let ef = format!("{f}.dryRun[{i}]");
+            let node = e
+                .get("metricName")
+                .ok_or_else(|| w.err(e, &ef, "needs `metricName`"))?;
+            let name = node.str().unwrap_or_default();
+            let meta = |c: char| ".*+?[](){}|^$\\".contains(c);
+            if name != ".*" && name.chars().any(meta) {
+                return Err(w.err(node, &join(&ef, "metricName"), format!(
+                    "`{name}` is a regular expression; shakedown takes metric names (matched as Argo matches a literal: anywhere in the name) or `.*` for all"
+                )));
+            }
+            out.push((name.to_string(), node.clone(), join(&ef, "metricName")));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a dry-run rule selects metric `name`: Argo's unanchored
+/// `regexp.MatchString` of a literal, or `.*` (`GetDryRunMetrics`,
+/// utils/analysis/helpers.go).
+fn dry_matches(rule: &str, name: &str) -> bool {
+    rule == ".*" || name.contains(rule)
 }
 
 struct Argo<'a, 'o> {
@@ -414,14 +446,15 @@ impl Argo<'_, '_> {
             let at = tn.get("templateName").expect("checked above").clone();
             templates.push((name.to_string(), cluster, at, tf));
         }
-        let dry_run = self.dry_run(n, f)?;
+        let dry_run = dry_rules(&self.w, n, f)?;
         let mut key = templates
             .iter()
             .map(|(n, _, _, _)| n.as_str())
             .collect::<Vec<_>>()
             .join("+");
         if !dry_run.is_empty() {
-            key = format!("{key} (dry-run {})", dry_run.join(","));
+            let names: Vec<&str> = dry_run.iter().map(|(r, _, _)| r.as_str()).collect();
+            key = format!("{key} (dry-run {})", names.join(","));
         }
         if !self.uses.iter().any(|u| u.key == key) {
             self.uses.push(Use {
@@ -431,22 +464,6 @@ impl Argo<'_, '_> {
             });
         }
         Ok(key)
-    }
-
-    /// `dryRun: [{metricName: NAME}]` (`.*`: every metric).
-    fn dry_run(&self, n: &Node, f: &str) -> Result<Vec<String>, LocatedError> {
-        let mut out = Vec::new();
-        if let Some(d) = n.get("dryRun") {
-            for (i, e) in d.items().iter().enumerate() {
-                let ef = format!("{f}.dryRun[{i}]");
-                let name = e
-                    .get("metricName")
-                    .and_then(Node::str)
-                    .ok_or_else(|| self.w.err(e, &ef, "needs `metricName`"))?;
-                out.push(name.to_string());
-            }
-        }
-        Ok(out)
     }
 
     /// Writes one `[analysis.KEY]` template per analysis reference.
@@ -517,6 +534,39 @@ impl Argo<'_, '_> {
             let o = Some(self.w.origin(tf, "templateName", at));
             self.out
                 .header(&format!("[analysis.{}]", super::key(&u.key)), &path, o);
+            // Argo merges the reference's dry-run rules with each template's
+            // and applies them to all the run's metrics; a rule that matches
+            // none is an error (`GetDryRunMetrics`).
+            let mut rules: Vec<(DryRule, String)> = u
+                .dry_run
+                .iter()
+                .map(|r| (r.clone(), self.w.file.to_string()))
+                .collect();
+            let mut names: Vec<String> = Vec::new();
+            for d in &metrics {
+                let tw = Walker::new(d.file);
+                if let Some(spec) = d.doc.root.get("spec") {
+                    for r in dry_rules(&tw, spec, "spec")? {
+                        rules.push((r, d.file.to_string()));
+                    }
+                    for m in spec.get("metrics").map_or(&[][..], Node::items) {
+                        if let Some(n) = m.get("name").and_then(Node::str) {
+                            names.push(n.to_string());
+                        }
+                    }
+                }
+            }
+            let mut dry: Vec<String> = Vec::new();
+            for ((rule, node, field), file) in &rules {
+                let hit: Vec<&String> = names.iter().filter(|n| dry_matches(rule, n)).collect();
+                if hit.is_empty() {
+                    return Err(super::err(file, node.pos, field, format!(
+                        "dry-run rule `{rule}` matches no metric of this analysis ({}); Argo rejects it",
+                        names.join(", ")
+                    )));
+                }
+                dry.extend(hit.into_iter().cloned());
+            }
             let mut i = 0;
             for d in metrics {
                 let mut w = Walker::new(d.file);
@@ -531,8 +581,6 @@ impl Argo<'_, '_> {
                     &["metrics", "dryRun"],
                     &["args", "measurementRetention"],
                 )?;
-                let mut dry = self.dry_run(spec, "spec")?;
-                dry.extend(u.dry_run.iter().cloned());
                 let ms = spec
                     .get("metrics")
                     .ok_or_else(|| w.err(spec, "spec.metrics", "a template needs `metrics`"))?;
@@ -699,7 +747,7 @@ impl Argo<'_, '_> {
                 (None, None) => {}
             }
         }
-        if dry.iter().any(|d| d == &name || d == ".*") {
+        if dry.contains(&name) {
             self.out.kv(path, "dry_run", "true", None, "dryRun");
         }
         Ok(())
