@@ -456,9 +456,28 @@ fn lint_flags_weights_and_samples_the_fleet_cannot_give() {
         WORLD,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    // Bad input: exit 2.
+    // An unmodelled field is a finding (exit 1), located.
+    std::fs::write(
+        &f,
+        format!("{HEAD}      steps:\n      - experiment: {{}}\n"),
+    )
+    .unwrap();
+    let o = shakedown(&["lint", &p]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        out(&o).contains(&format!(
+            "error: {p}:8:21: `spec.strategy.canary.steps[0].experiment`"
+        )),
+        "{}",
+        out(&o)
+    );
+    // Bad input: exit 2 (no file; not YAML; no Rollout or Canary).
     let o = shakedown(&["lint", "no-such.yaml"]);
     assert_eq!(o.status.code(), Some(2));
+    std::fs::write(&f, "a: [\n").unwrap();
+    assert_eq!(shakedown(&["lint", &p]).status.code(), Some(2));
+    std::fs::write(&f, "kind: Service\n").unwrap();
+    assert_eq!(shakedown(&["lint", &p]).status.code(), Some(2));
 }
 
 #[test]

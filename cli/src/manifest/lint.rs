@@ -18,8 +18,7 @@
 //! - a blue-green pre-promotion analysis of request metrics: the preview
 //!   has no user traffic, so it only ever errors (warning, seed 002).
 
-use super::{translate_files, Translation};
-use crate::input::BadInput;
+use super::{try_translate_files, Failure, Translation};
 use shakedown_sim::analysis::spec::{AnalysisSpec, Provider};
 use shakedown_sim::policy::common::{approximate_canary_stable, routed_canary_replicas};
 use shakedown_sim::policy::spec::{CanaryStep, PolicySpec};
@@ -90,17 +89,15 @@ pub fn lint(
             toml_file: Some(first.display().to_string()),
         })
     } else {
-        translate_files(files, metric_map)
+        try_translate_files(files, metric_map)
     };
     let t = match translated {
         Ok(t) => Some(t),
-        Err(BadInput(m)) => {
-            if m.contains(": `(file)`: ") || m.contains(": `kind`: ") || !m.contains(": `") {
-                return Err(BadInput(m).into());
-            }
+        Err(Failure::Input(b)) => return Err(b.into()),
+        Err(Failure::Manifest(e)) => {
             findings.push(Finding {
                 level: "error",
-                text: m,
+                text: e.to_string(),
             });
             None
         }

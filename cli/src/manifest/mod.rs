@@ -73,11 +73,10 @@ impl Translation {
                     || e.field.starts_with(&format!("{p}["))
             })
             .max_by_key(|(p, _)| p.len());
-        let Some((path, o)) = best else {
+        let Some((_, o)) = best else {
             return false;
         };
         e.message = format!("{} (translated to `{}`)", e.message, e.field);
-        let _ = path;
         e.file = o.file.clone();
         e.line = o.pos.line;
         e.column = o.pos.col;
@@ -327,27 +326,63 @@ fn beside_docs(first: &str, inputs: &[Input]) -> Vec<(String, Vec<Doc>)> {
     out
 }
 
+/// Why a manifest could not be translated.
+pub enum Failure {
+    /// Not a manifest at all: unreadable, not YAML, no Rollout or Canary,
+    /// a bad metric map.
+    Input(crate::input::BadInput),
+    /// A manifest with a field or metric shakedown cannot translate.
+    Manifest(LocatedError),
+}
+
+impl From<Failure> for crate::input::BadInput {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Input(b) => b,
+            Failure::Manifest(e) => crate::input::BadInput(e.to_string()),
+        }
+    }
+}
+
 /// Reads manifest files and the `--metric-map`, and translates them.
 pub fn translate_files(
     files: &[PathBuf],
     metric_map: Option<&Path>,
 ) -> Result<Translation, crate::input::BadInput> {
+    Ok(try_translate_files(files, metric_map)?)
+}
+
+/// [`translate_files`], telling input that is no manifest from a manifest
+/// with something untranslatable (`lint` reports only the latter).
+pub fn try_translate_files(
+    files: &[PathBuf],
+    metric_map: Option<&Path>,
+) -> Result<Translation, Failure> {
     use crate::input::{read_text, BadInput};
+    let read = |p: &Path, what: &str| read_text(p, what).map_err(Failure::Input);
     let map = match metric_map {
         None => MetricMap::default(),
         Some(p) => {
-            let text = read_text(p, "metric map")?;
-            MetricMap::parse(&p.display().to_string(), &text).map_err(BadInput)?
+            let text = read(p, "metric map")?;
+            MetricMap::parse(&p.display().to_string(), &text)
+                .map_err(|e| Failure::Input(BadInput(e)))?
         }
     };
     let mut inputs = Vec::new();
     for f in files {
         inputs.push(Input {
             name: f.display().to_string(),
-            text: read_text(f, "manifest")?,
+            text: read(f, "manifest")?,
         });
     }
-    translate(&inputs, &Options { metric_map: &map }).map_err(|e| BadInput(e.to_string()))
+    translate(&inputs, &Options { metric_map: &map }).map_err(|e| {
+        // A syntax error or a missing Rollout/Canary: not a manifest.
+        if e.field == "(file)" || e.field == "kind" {
+            Failure::Input(BadInput(e.to_string()))
+        } else {
+            Failure::Manifest(e)
+        }
+    })
 }
 
 /// The TOML `import` prints: the translation plus the ignored fields and

@@ -92,11 +92,15 @@ impl Node {
         }
     }
 
+    /// A plain boolean as Kubernetes reads one: `sigs.k8s.io/yaml` decodes
+    /// YAML 1.1, where `yes`/`no`/`on`/`off`/`y`/`n` are booleans too.
     pub fn bool(&self) -> Option<bool> {
         match &self.value {
             Value::Scalar { text, plain: true } => match text.as_str() {
-                "true" | "True" | "TRUE" => Some(true),
-                "false" | "False" | "FALSE" => Some(false),
+                "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y"
+                | "Y" => Some(true),
+                "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n"
+                | "N" => Some(false),
                 _ => None,
             },
             _ => None,
@@ -322,8 +326,14 @@ mod tests {
 
     #[test]
     fn quoted_numbers_are_strings_and_aliases_expand() {
-        let docs = parse("a.yaml", "a: \"20\"\nb: &x {c: 1}\nd: *x\n").unwrap();
+        let docs = parse(
+            "a.yaml",
+            "a: \"20\"\nb: &x {c: 1}\nd: *x\ne: no\nf: \"no\"\n",
+        )
+        .unwrap();
         let r = &docs[0].root;
+        assert_eq!(r.get("e").unwrap().bool(), Some(false));
+        assert_eq!(r.get("f").unwrap().bool(), None);
         assert_eq!(r.get("a").unwrap().int(), None);
         assert_eq!(r.get("d").unwrap().get("c").unwrap().int(), Some(1));
     }
