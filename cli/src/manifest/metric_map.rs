@@ -196,22 +196,39 @@ pub fn builtin(query: &str) -> Option<Mapped> {
         };
         return Some(mapped(query, scale, endpoint(body), rule));
     }
-    let is_sum = |s: &str| ["sum(rate(", "sum(irate("].iter().any(|p| s.starts_with(p));
+    // A percentage (`… * 100`, `100 * …`): shakedown's rates are 0..1.
+    let (q, pct) = match q.strip_suffix("*100").or_else(|| q.strip_prefix("100*")) {
+        Some(inner) => (unparen(inner).to_string(), true),
+        None => (q, false),
+    };
+    let is_sum =
+        |s: &str| ["sum(rate(", "sum(irate("].iter().any(|p| s.starts_with(p)) && whole_call(s);
     if let Some((num, den)) = split_ratio(&q) {
+        let (num, den) = (unparen(num), unparen(den));
         if is_sum(num) && is_sum(den) && status_5xx(den).is_none() {
+            let scale = if pct { 0.01 } else { 1.0 };
+            let unit = if pct { " (a percentage, ÷100)" } else { "" };
             return match status_5xx(num)? {
-                true => Some(mapped(Query::ErrorRate, 1.0, endpoint(num), "5xx ratio")),
+                true => Some(mapped(
+                    Query::ErrorRate,
+                    scale,
+                    endpoint(num),
+                    &format!("5xx ratio{unit}"),
+                )),
                 false => Some(mapped(
                     Query::SuccessRate,
-                    1.0,
+                    scale,
                     endpoint(num),
-                    "non-5xx ratio",
+                    &format!("non-5xx ratio{unit}"),
                 )),
             };
         }
         return None;
     }
-    if q.starts_with("sum(increase(") {
+    if pct {
+        return None;
+    }
+    if q.starts_with("sum(increase(") && whole_call(&q) {
         return match status_5xx(&q) {
             Some(true) => Some(mapped(Query::ErrorCount, 1.0, endpoint(&q), "5xx increase")),
             None => Some(mapped(
@@ -224,6 +241,38 @@ pub fn builtin(query: &str) -> Option<Mapped> {
         };
     }
     None
+}
+
+/// Whether `s` is one call: its first `(` closes at its last character.
+fn whole_call(s: &str) -> bool {
+    let Some(open) = s.find('(') else {
+        return false;
+    };
+    let mut depth = 0i32;
+    let mut in_str = false;
+    for (i, c) in s.char_indices().skip_while(|(i, _)| *i < open) {
+        match c {
+            '"' => in_str = !in_str,
+            '(' if !in_str => depth += 1,
+            ')' if !in_str => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == s.len() - 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `s` without parentheses around all of it.
+fn unparen(s: &str) -> &str {
+    let mut s = s;
+    while s.starts_with('(') && s.ends_with(')') && whole_call(s) {
+        s = &s[1..s.len() - 1];
+    }
+    s
 }
 
 /// `A / B` at the top level (outside parentheses and braces).
@@ -262,7 +311,7 @@ mod tests {
         // Argo's docs/features/analysis.md success-rate example.
         let argo_doc = r#"sum(irate(istio_requests_total{reporter="source",destination_service=~"{{args.service-name}}",response_code!~"5.*"}[5m])) / sum(irate(istio_requests_total{reporter="source",destination_service=~"{{args.service-name}}"}[5m]))"#;
         type Want<'a> = Option<(Query, f64, Option<&'a str>)>;
-        let cases: [(&str, Want<'_>); 8] = [
+        let cases: [(&str, Want<'_>); 12] = [
             (appmesh, Some((Query::SuccessRate, 1.0, None))),
             (argo_doc, Some((Query::SuccessRate, 1.0, None))),
             (
@@ -280,6 +329,24 @@ mod tests {
             (
                 r#"sum(increase(http_requests_total{status=~"5.."}[5m]))"#,
                 Some((Query::ErrorCount, 1.0, None)),
+            ),
+            // Flagger MetricTemplates often give percentages.
+            (
+                r#"sum(rate(http_requests_total{status!~"5.."}[1m])) / sum(rate(http_requests_total[1m])) * 100"#,
+                Some((Query::SuccessRate, 0.01, None)),
+            ),
+            (
+                r#"100 * (sum(rate(r{code=~"5.."}[1m])) / sum(rate(r[1m])))"#,
+                Some((Query::ErrorRate, 0.01, None)),
+            ),
+            // Not a plain ratio of two sums: not mapped.
+            (
+                r#"100 - sum(rate(r{code=~"5.."}[1m])) / sum(rate(r[1m])) * 100"#,
+                None,
+            ),
+            (
+                r#"sum(rate(r{code=~"5.."}[1m])) / sum(rate(r[1m])) + 1"#,
+                None,
             ),
             ("histogram_quantile(0.9, x)", None),
             ("avg(up)", None),
