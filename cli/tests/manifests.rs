@@ -205,6 +205,39 @@ fn an_analysis_step_merges_its_templates_from_the_files_beside_it() {
 }
 
 #[test]
+fn the_upstream_blue_green_translates_to_a_manual_promotion() {
+    // examples/rollout-bluegreen.yaml: the services are ignored, the manual
+    // gate (autoPromotionEnabled: false) is the one behavioural field.
+    let got = import(&[&format!("{ARGO}/rollout-bluegreen.yaml")]);
+    let got: Vec<(String, String)> = got
+        .into_iter()
+        .map(|(a, b)| (a, b.replace(&format!("{ARGO}/"), "")))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "[policy]".to_string(),
+                "rollout-bluegreen.yaml:28 blueGreen: {…}".to_string()
+            ),
+            ("kind = \"blue-green\"".to_string(), String::new()),
+            (
+                "auto_promotion_enabled = false".to_string(),
+                "rollout-bluegreen.yaml:37 autoPromotionEnabled: false".to_string()
+            ),
+        ]
+    );
+    let o = shakedown(&["import", &format!("{ARGO}/rollout-bluegreen.yaml")]);
+    for ignored in [
+        "rollout-bluegreen.yaml:40: Service `rollout-bluegreen-active` (not a rollout policy)",
+        "rollout-bluegreen.yaml:28: spec.strategy.blueGreen.activeService",
+        "rollout-bluegreen.yaml:8: spec.replicas",
+    ] {
+        assert!(out(&o).contains(ignored), "{ignored} in {}", out(&o));
+    }
+}
+
+#[test]
 fn a_blue_green_translates_field_by_field() {
     let dir = scratch("manifests-bg");
     let f = dir.join("bg.yaml");
