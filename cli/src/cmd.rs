@@ -128,7 +128,19 @@ fn print_summary(rec: &RunRecord) {
 }
 
 pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> Result<ExitCode> {
-    let sc = load(path)?;
+    run_loaded(load(path)?, path, "", seed, out, print_resolved)
+}
+
+/// [`run`] of a scenario already loaded from `path` (with `--policy`: the
+/// flag, in `again`, is repeated in the line that reproduces the run).
+pub fn run_loaded(
+    sc: Scenario,
+    path: &Path,
+    again: &str,
+    seed: Option<u64>,
+    out: &Path,
+    print_resolved: bool,
+) -> Result<ExitCode> {
     if print_resolved {
         print!("{}", sc.to_toml());
         return Ok(ExitCode::SUCCESS);
@@ -145,8 +157,9 @@ pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> 
         escape_controls(&out.display().to_string())
     );
     println!(
-        "  reproduce: shakedown run {} --seed {seed}",
-        escape_controls(&path.display().to_string())
+        "  reproduce: shakedown run {}{} --seed {seed}",
+        escape_controls(&path.display().to_string()),
+        escape_controls(again)
     );
     Ok(ExitCode::SUCCESS)
 }

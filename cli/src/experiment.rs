@@ -218,10 +218,35 @@ fn base_manifest(
 
 /// The scenario with the `[policy]` table of `policy_path` in place of its
 /// own (and the policy file's `[analysis.NAME]` templates added). Errors in
-/// those are located in the policy file.
-fn with_policy(scenario_text: &str, scenario_path: &Path, policy_path: &Path) -> Result<Scenario> {
-    let ptext = read(policy_path, "policy file")?;
+/// those are located in the policy file. A YAML policy file (an Argo
+/// Rollout or a Flagger Canary: a `.yaml`/`.yml` name, or `apiVersion:` /
+/// `kind:` lines) is first translated to that TOML (`crate::manifest`, with
+/// `metric_map`), and its errors are located in the manifest.
+pub(crate) fn with_policy(
+    scenario_text: &str,
+    scenario_path: &Path,
+    policy_path: &Path,
+    metric_map: Option<&Path>,
+) -> Result<Scenario> {
+    Ok(with_policy_text(scenario_text, scenario_path, policy_path, metric_map)?.0)
+}
+
+/// [`with_policy`], and the scenario text it parsed (the scenario file with
+/// the policy file's tables in place: what `sweep --policy` edits).
+fn with_policy_text(
+    scenario_text: &str,
+    scenario_path: &Path,
+    policy_path: &Path,
+    metric_map: Option<&Path>,
+) -> Result<(Scenario, String)> {
+    let raw = read(policy_path, "policy file")?;
     let pname = policy_path.display().to_string();
+    let (ptext, manifest) = if crate::manifest::yaml::looks_like_yaml(&pname, &raw) {
+        let t = crate::manifest::translate_files(&[policy_path.to_path_buf()], metric_map)?;
+        (t.toml.clone(), Some(t))
+    } else {
+        (raw, None)
+    };
     let pdoc: DocumentMut = ptext.parse().map_err(|e: toml_edit::TomlError| {
         let offset = e.span().map_or(0, |s| s.start);
         let index = TomlIndex::new(&ptext);
@@ -255,20 +280,36 @@ fn with_policy(scenario_text: &str, scenario_path: &Path, policy_path: &Path) ->
         }
     }
     let text = doc.to_string();
-    parse_at(&text, scenario_path).map_err(|mut e| {
+    let sc = parse_at(&text, scenario_path).map_err(|mut e| {
         let ours = |f: &str| {
             e.field == f
                 || e.field.starts_with(&format!("{f}."))
                 || e.field.starts_with(&format!("{f}["))
         };
         if from_policy_file.iter().any(|f| ours(f)) {
-            let (line, column) = TomlIndex::new(&ptext).locate(&e.field);
-            e.file = pname.clone();
-            e.line = line;
-            e.column = column;
+            let relocated = manifest.as_ref().is_some_and(|m| m.relocate(&mut e));
+            if !relocated {
+                let (line, column) = TomlIndex::new(&ptext).locate(&e.field);
+                e.file = pname.clone();
+                e.line = line;
+                e.column = column;
+            }
         }
         bad(e)
-    })
+    })?;
+    Ok((sc, text))
+}
+
+/// The scenario at `scenario_path` run under the policy file `policy_path`
+/// (`run --policy`).
+pub fn load_with_policy(
+    scenario_path: &Path,
+    policy_path: &Path,
+    metric_map: Option<&Path>,
+) -> Result<Scenario> {
+    let text = read(scenario_path, "scenario")?;
+    input::load(scenario_path)?;
+    with_policy(&text, scenario_path, policy_path, metric_map)
 }
 
 /// Labels from policy file names (`rolling-5pct.toml` → `rolling-5pct`),
@@ -300,6 +341,7 @@ fn labels(paths: &[PathBuf]) -> Vec<String> {
 pub fn compare(
     scenario_path: &Path,
     policies: &[PathBuf],
+    metric_map: Option<&Path>,
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
@@ -319,7 +361,7 @@ pub fn compare(
         scenarios.push(base);
     } else {
         for (p, label) in policies.iter().zip(labels(policies)) {
-            let sc = with_policy(&text, scenario_path, p)?;
+            let sc = with_policy(&text, scenario_path, p, metric_map)?;
             m.groups.push(GroupDef {
                 label,
                 policy_file: Some(p.display().to_string()),
@@ -526,17 +568,32 @@ fn apply(
     Ok(doc.to_string())
 }
 
+/// `sweep`; with `policy` (a policy file or a manifest, `--policy`), the
+/// grid edits the scenario with that policy in place of its own, and an
+/// error in a swept field is located in that combined text.
 pub fn sweep(
     scenario_path: &Path,
+    policy: Option<(&Path, Option<&Path>)>,
     params: &[String],
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
-    let text = read(scenario_path, "scenario")?;
-    let base = input::load(scenario_path)?;
-    let file = scenario_path.display().to_string();
+    let (base, text, file) = match policy {
+        None => (
+            input::load(scenario_path)?,
+            read(scenario_path, "scenario")?,
+            scenario_path.display().to_string(),
+        ),
+        Some((p, map)) => {
+            let own = read(scenario_path, "scenario")?;
+            input::load(scenario_path)?;
+            let (sc, text) = with_policy_text(&own, scenario_path, p, map)?;
+            let file = format!("{} with --policy {}", scenario_path.display(), p.display());
+            (sc, text, file)
+        }
+    };
     if params.is_empty() {
         return Err(bad(
             "sweep needs at least one --param PATH=V1,V2,… (e.g. --param policy.max_unavailable=1,2,5)",

@@ -7,6 +7,7 @@ mod gate;
 mod input;
 mod judge;
 mod live;
+mod manifest;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,6 +40,14 @@ enum Command {
         /// Print the fully defaulted scenario as TOML and exit.
         #[arg(long)]
         print_resolved: bool,
+        /// Run this policy instead of the scenario's: a TOML file with a
+        /// [policy] table, or an Argo Rollout / Flagger Canary YAML.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Rules mapping a manifest's metric queries to measurements
+        /// (docs/MANIFESTS.md).
+        #[arg(long, value_name = "FILE")]
+        metric_map: Option<PathBuf>,
     },
     /// Run the shipped demo scenario under several policies and write a report.
     Demo {
@@ -55,10 +64,15 @@ enum Command {
     /// with statistics: compare.csv, summary.json, report.md, report.html.
     Compare {
         scenario: PathBuf,
-        /// A TOML file with a [policy] table (any scenario file works);
-        /// repeatable. Default: the scenario's own policy.
+        /// A TOML file with a [policy] table (any scenario file works), or
+        /// an Argo Rollout / Flagger Canary YAML; repeatable. Default: the
+        /// scenario's own policy.
         #[arg(long = "policy", value_name = "FILE")]
         policies: Vec<PathBuf>,
+        /// Rules mapping a manifest's metric queries to measurements
+        /// (docs/MANIFESTS.md).
+        #[arg(long, value_name = "FILE")]
+        metric_map: Option<PathBuf>,
         /// Seeds: `1..1000` (both ends included), `7`, or `1..10,42`.
         #[arg(long, default_value = "1..100")]
         seeds: String,
@@ -78,6 +92,14 @@ enum Command {
         /// (the grid is the cartesian product).
         #[arg(long = "param", value_name = "PATH=V1,V2", required = true)]
         params: Vec<String>,
+        /// Sweep this policy instead of the scenario's: a TOML file with a
+        /// [policy] table, or an Argo Rollout / Flagger Canary YAML.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Rules mapping a manifest's metric queries to measurements
+        /// (docs/MANIFESTS.md).
+        #[arg(long, value_name = "FILE")]
+        metric_map: Option<PathBuf>,
         #[arg(long, default_value = "1..100")]
         seeds: String,
         #[arg(long, value_name = "K/N")]
@@ -137,6 +159,35 @@ enum Command {
         #[arg(long)]
         run: String,
     },
+    /// Translate an Argo Rollout (with its AnalysisTemplates) or a Flagger
+    /// Canary into shakedown policy TOML, each key commented with the
+    /// manifest line it came from. Exit 0, or 2 with a located error.
+    Import {
+        /// The manifest, and optionally files with its templates (files
+        /// beside it are searched too).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        metric_map: Option<PathBuf>,
+    },
+    /// Report what the importer and the fidelity rules find wrong with a
+    /// manifest; exit 0 clean, 1 findings, 2 bad input.
+    Lint {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The scenario to check it against (fleet size, traffic).
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        metric_map: Option<PathBuf>,
+    },
+    /// Print a policy (a policy file or a scenario) as an Argo Rollout with
+    /// its AnalysisTemplates, or as a Flagger Canary.
+    Export {
+        policy_or_scenario: PathBuf,
+        #[arg(long, value_enum)]
+        format: manifest::export::Format,
+    },
     /// Time the simulator on a scenario (default: the shipped 23k-host fleet).
     Bench {
         scenario: Option<PathBuf>,
@@ -155,23 +206,53 @@ fn main() -> ExitCode {
             seed,
             out,
             print_resolved,
-        } => cmd::run(&scenario, seed, &out, print_resolved),
+            policy,
+            metric_map,
+        } => match policy {
+            None => cmd::run(&scenario, seed, &out, print_resolved),
+            Some(p) => {
+                experiment::load_with_policy(&scenario, &p, metric_map.as_deref()).and_then(|sc| {
+                    let mut again = format!(" --policy {}", p.display());
+                    if let Some(m) = &metric_map {
+                        again.push_str(&format!(" --metric-map {}", m.display()));
+                    }
+                    cmd::run_loaded(sc, &scenario, &again, seed, &out, print_resolved)
+                })
+            }
+        },
         Command::Demo { out } => cmd::demo(&out),
         Command::DetCheck { scenario, seed } => cmd::det_check(&scenario, seed),
         Command::Compare {
             scenario,
             policies,
+            metric_map,
             seeds,
             shard,
             out,
-        } => experiment::compare(&scenario, &policies, &seeds, shard.as_deref(), &out),
+        } => experiment::compare(
+            &scenario,
+            &policies,
+            metric_map.as_deref(),
+            &seeds,
+            shard.as_deref(),
+            &out,
+        ),
         Command::Sweep {
             scenario,
             params,
+            policy,
+            metric_map,
             seeds,
             shard,
             out,
-        } => experiment::sweep(&scenario, &params, &seeds, shard.as_deref(), &out),
+        } => experiment::sweep(
+            &scenario,
+            policy.as_deref().map(|p| (p, metric_map.as_deref())),
+            &params,
+            &seeds,
+            shard.as_deref(),
+            &out,
+        ),
         Command::Merge { dirs, out } => experiment::merge(&dirs, &out),
         Command::Report { dir } => experiment::report(&dir),
         Command::Gate {
@@ -189,6 +270,16 @@ fn main() -> ExitCode {
         Command::Load(a) => live::load(&a),
         Command::Gc(a) => live::gc(&a),
         Command::Watchdog { run } => live::watchdog(&run),
+        Command::Import { files, metric_map } => manifest::import(&files, metric_map.as_deref()),
+        Command::Lint {
+            files,
+            scenario,
+            metric_map,
+        } => manifest::lint::lint(&files, scenario.as_deref(), metric_map.as_deref()),
+        Command::Export {
+            policy_or_scenario,
+            format,
+        } => manifest::export::export(&policy_or_scenario, format),
         Command::Bench { scenario, runs } => cmd::bench(scenario.as_deref(), runs),
     };
     match result {

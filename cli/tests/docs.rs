@@ -94,6 +94,26 @@ const RULES: &[(&str, How)] = &[
         "shakedown judge --baseline docs/examples/judge/baseline.csv --canary docs/examples/judge/canary.csv",
         How::Run(1),
     ),
+    (
+        "shakedown import fixtures/manifests/argo-rollouts/rollout-canary.yaml",
+        How::Run(0),
+    ),
+    (
+        "shakedown lint fixtures/manifests/flagger/istio-canary.yaml --scenario fixtures/manifests/world.toml",
+        How::Run(1),
+    ),
+    (
+        "shakedown export scenarios/policies/blue-green.toml --format argo",
+        How::Run(0),
+    ),
+    (
+        "shakedown compare fixtures/manifests/world.toml --policy fixtures/manifests/argo-rollouts/appmesh-canary-rollout.yaml --policy fixtures/manifests/flagger/istio-canary.yaml --seeds 1..50 --out out/manifests",
+        How::Scaled(0, FEWER_SEEDS_50),
+    ),
+    (
+        "shakedown import fixtures/manifests/argo-rollouts/rollout-analysis-step.yaml --metric-map fixtures/manifests/argo-rollouts/job-metrics.toml",
+        How::Run(0),
+    ),
     ("shakedown live scenarios/live/rolling-good.toml", How::Docker(0, &[])),
     ("shakedown live scenarios/live/rolling-no-drain.toml", How::Docker(1, &[])),
     (
