@@ -65,7 +65,7 @@ fn run_units(scenarios: &[Scenario], seeds: &SeedSet, units: Range<usize>) -> Ve
 
 /// A progress bar on stderr when it is a terminal and not in CI; hidden
 /// otherwise (indicatif also hides itself when stderr is not a terminal).
-fn progress(len: u64) -> ProgressBar {
+pub(crate) fn progress(len: u64) -> ProgressBar {
     let quiet = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let target = if quiet {
         ProgressDrawTarget::hidden()
@@ -219,7 +219,11 @@ fn base_manifest(
 /// The scenario with the `[policy]` table of `policy_path` in place of its
 /// own (and the policy file's `[analysis.NAME]` templates added). Errors in
 /// those are located in the policy file.
-fn with_policy(scenario_text: &str, scenario_path: &Path, policy_path: &Path) -> Result<Scenario> {
+pub(crate) fn with_policy(
+    scenario_text: &str,
+    scenario_path: &Path,
+    policy_path: &Path,
+) -> Result<Scenario> {
     let ptext = read(policy_path, "policy file")?;
     let pname = policy_path.display().to_string();
     let pdoc: DocumentMut = ptext.parse().map_err(|e: toml_edit::TomlError| {

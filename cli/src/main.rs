@@ -1,6 +1,7 @@
 //! The `shakedown` command: glue between files, the simulator and the writers.
 //! Everything that decides anything lives in the library crates.
 
+mod calibrate;
 mod cmd;
 mod experiment;
 mod gate;
@@ -137,6 +138,10 @@ enum Command {
         #[arg(long)]
         run: String,
     },
+    /// Measure a policy's analyses over injected regressions: false-fail
+    /// rate, detection probability and time, a power calculator
+    /// (docs/CALIBRATE.md): power.csv, calculator.csv, summary.json, report.md, report.html.
+    Calibrate(calibrate::CalibrateArgs),
     /// Time the simulator on a scenario (default: the shipped 23k-host fleet).
     Bench {
         scenario: Option<PathBuf>,
@@ -185,6 +190,7 @@ fn main() -> ExitCode {
             canary,
             config,
         } => judge::judge(&baseline, &canary, config.as_deref()),
+        Command::Calibrate(a) => calibrate::calibrate(&a),
         Command::Live(a) => live::live(&a),
         Command::Load(a) => live::load(&a),
         Command::Gc(a) => live::gc(&a),
