@@ -29,11 +29,14 @@
 //!   version whatever the cohorts' sizes. Effect size: `exp(median)`.
 //!
 //! A metric is High (Low) when a test of its direction has a p-value below
-//! its share of `alpha = 1 − confidence` (Bonferroni over the tests the
-//! metric runs: 2 per side for a distribution, 1 for a rate or pairs; ×2
-//! for `direction = "either"`), so a good version fails a metric with
-//! probability at most `alpha` per measurement, and the effect size reaches
-//! the allowed change. Missing data, outliers (distributions only), the
+//! its share of `(1 − confidence) / 2` — the tail Kayenta's two-sided
+//! `confidence` interval leaves on each side: 0.01 by default — split
+//! (Bonferroni) over the judge's metrics and over the tests each runs on
+//! that side (2 for a distribution, 1 for a rate or pairs), and its effect
+//! size reaches the allowed change. So a good version fails some metric of
+//! the judge with probability at most `(1 − confidence) / 2` per
+//! measurement and side (at most `1 − confidence` with `direction =
+//! "either"`). Missing data, outliers (distributions only), the
 //! minimum-sample guard, identical samples, critical metrics and the scoring
 //! are Kayenta's ([`super::judge`]).
 
@@ -357,8 +360,8 @@ fn classify(
     }
     let up_allowed = matches!(mc.direction, Direction::Increase | Direction::Either);
     let down_allowed = matches!(mc.direction, Direction::Decrease | Direction::Either);
-    let sides = usize::from(up_allowed) + usize::from(down_allowed);
-    let alpha = 1.0 - config.confidence;
+    // Each tail gets what Kayenta's two-sided interval leaves it.
+    let alpha = (1.0 - config.confidence) / 2.0 / config.metrics.len().max(1) as f64;
     let (up, down) = match s.kind {
         SeriesKind::Distribution => (
             distribution_side(&b, &c, opts.quantile, true),
@@ -367,7 +370,7 @@ fn classify(
         SeriesKind::Rate => rate_sides(s, &b, &c),
         SeriesKind::Paired => paired_sides(&b, &c),
     };
-    let level = |side: &Side| alpha / (side.tests * sides) as f64;
+    let level = |side: &Side| alpha / side.tests as f64;
     let high = up_allowed && up.p < level(&up) && up.effect >= mc.allowed_increase;
     let low = down_allowed && down.p < level(&down) && down.effect <= mc.allowed_decrease;
     let p_up = if up_allowed { up.p } else { 1.0 };
@@ -398,7 +401,7 @@ fn classify(
             parts.push(format!("down: {}", down.text));
         }
         r.reason = format!(
-            "no significant change at alpha {alpha:.4}: {}",
+            "no significant change at alpha {alpha:.4} (per metric): {}",
             parts.join("; ")
         );
     }
