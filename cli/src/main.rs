@@ -123,6 +123,12 @@ enum Command {
         /// Judge configuration (TOML; default: every metric, Kayenta defaults).
         #[arg(long, value_name = "TOML")]
         config: Option<PathBuf>,
+        /// `kayenta` (default) or `shape` (not Kayenta's: docs/CALIBRATE.md).
+        #[arg(long, value_enum, default_value = "kayenta")]
+        method: judge::Method,
+        /// Shape judge: METRIC=distribution|rate|paired (repeatable).
+        #[arg(long = "kind", value_name = "METRIC=KIND")]
+        kinds: Vec<String>,
     },
     /// Roll a scenario out on real containers under load (docs/LIVE.md):
     /// exit 0 when dropped requests are within budget, 1 if not, 2 bad input.
@@ -189,7 +195,9 @@ fn main() -> ExitCode {
             baseline,
             canary,
             config,
-        } => judge::judge(&baseline, &canary, config.as_deref()),
+            method,
+            kinds,
+        } => judge::judge(&baseline, &canary, config.as_deref(), method, &kinds),
         Command::Calibrate(a) => calibrate::calibrate(&a),
         Command::Live(a) => live::live(&a),
         Command::Load(a) => live::load(&a),

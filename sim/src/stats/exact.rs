@@ -339,6 +339,37 @@ mod tests {
     }
 
     #[test]
+    fn ks_equal_sizes_match_gnedenko_korolyuk() {
+        // n = m: P(D+ ≥ k/n) = C(2n, n−k) / C(2n, n), and
+        // P(D ≥ k/n) = 2 Σ_j (−1)^(j+1) C(2n, n−jk) / C(2n, n).
+        let c = |n: u64, k: u64| ln_choose(n, k).exp();
+        for (n, k) in [(10u64, 7u64), (10, 3), (25, 9), (40, 12)] {
+            let canary: Vec<f64> = (0..n).map(|i| i as f64 + k as f64 - 0.5).collect();
+            let baseline: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let r = ks_2samp(&canary, &baseline);
+            assert!((r.d_plus - k as f64 / n as f64).abs() < 1e-12, "{r:?}");
+            let one = c(2 * n, n - k) / c(2 * n, n);
+            assert!(
+                (r.p_plus - one).abs() < 1e-9 * one.max(1e-300),
+                "n {n} k {k}: {} vs {one}",
+                r.p_plus
+            );
+            let mut two = 0.0;
+            let mut j = 1;
+            while j * k <= n {
+                let t = c(2 * n, n - j * k) / c(2 * n, n);
+                two += if j % 2 == 1 { 2.0 * t } else { -2.0 * t };
+                j += 1;
+            }
+            assert!(
+                (r.p_two_sided - two.min(1.0)).abs() < 1e-9,
+                "n {n} k {k}: {} vs {two}",
+                r.p_two_sided
+            );
+        }
+    }
+
+    #[test]
     fn ks_exact_and_asymptotic_agree_at_the_boundary() {
         // n = m = 400 (exact) vs the Smirnov limit for the same D.
         let c: Vec<f64> = (0..400).map(|i| i as f64 + 40.0).collect();
