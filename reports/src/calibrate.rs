@@ -44,6 +44,10 @@ fn pct(v: f64) -> String {
     format!("{}%", trim(v * 100.0, 1))
 }
 
+fn pct_fine(v: f64) -> String {
+    format!("{}%", trim(v * 100.0, 3))
+}
+
 fn interval(lo: Option<f64>, hi: Option<f64>) -> String {
     match (lo, hi) {
         (Some(l), Some(h)) => format!("[{}, {}]", pct(l), pct(h)),
@@ -218,8 +222,8 @@ fn calculator_md(c: &Calibration, md: &mut String) {
         let _ = writeln!(
             md,
             "### +{} errors (baseline {}): {} at false-fail {}, detection {}\n",
-            pct(p.regression),
-            pct(p.baseline_error_rate),
+            pct_fine(p.regression),
+            pct_fine(p.baseline_error_rate),
             p.requests
                 .map_or("unreachable".into(), |n| format!("{n} canary requests")),
             pct(p.false_fail),
@@ -393,8 +397,8 @@ pub fn html(c: &Calibration) -> String {
             let _ = writeln!(
                 h,
                 "<h3>+{} errors (baseline {}): {}</h3>",
-                pct(p.regression),
-                pct(p.baseline_error_rate),
+                pct_fine(p.regression),
+                pct_fine(p.baseline_error_rate),
                 p.requests
                     .map_or("unreachable".into(), |n| format!("{n} canary requests"))
             );
