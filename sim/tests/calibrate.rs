@@ -2,6 +2,7 @@
 //! calculator against closed forms, its Monte Carlo detection rates against
 //! the exact binomial answer on a constant-traffic world, and the shape
 //! judge against Kayenta's on the same worlds.
+#![allow(clippy::disallowed_methods)] // tests read their scenario files
 
 use shakedown_sim::experiment::calibrate::{
     self as cal, Cell, Detection, Injection, RegressionKind,
