@@ -199,15 +199,24 @@ pub fn measure(p: &Provider, series: &Series) -> (AnalysisPhase, JudgeReport, St
         .metrics
         .iter()
         .map(|m| {
-            format!(
-                "{} {:?} (n {}/{}, p {}, HL {})",
-                m.metric,
-                m.classification,
-                m.n_baseline,
-                m.n_canary,
-                m.p_value.map_or("-".into(), |p| format!("{p:.4}")),
-                m.hodges_lehmann.map_or("-".into(), |h| format!("{h:.6}")),
-            )
+            let p_value = m.p_value.map_or("-".into(), |p| format!("{p:.4}"));
+            if matches!(p, Provider::Shape { .. }) {
+                // The shape judge has no Hodges-Lehmann shift; its p is the
+                // smallest of its tests'.
+                format!(
+                    "{} {:?} (n {}/{}, p {p_value})",
+                    m.metric, m.classification, m.n_baseline, m.n_canary,
+                )
+            } else {
+                format!(
+                    "{} {:?} (n {}/{}, p {p_value}, HL {})",
+                    m.metric,
+                    m.classification,
+                    m.n_baseline,
+                    m.n_canary,
+                    m.hodges_lehmann.map_or("-".into(), |h| format!("{h:.6}")),
+                )
+            }
         })
         .collect();
     let guard = report

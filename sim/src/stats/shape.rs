@@ -131,26 +131,22 @@ fn exceedance(b: &[f64], c: &[f64], q: f64, upper: bool) -> (f64, String) {
     pooled.sort_by(f64::total_cmp);
     let n = pooled.len();
     let need = ((1.0 - q) * n as f64).ceil().max(1.0) as usize;
-    // Upper: the largest t with at least `need` pooled values > t.
+    // Upper: the largest pooled t with at least `need` pooled values > t;
+    // lower: the smallest with at least `need` values < t.
+    let above = |t: f64| n - pooled.partition_point(|v| *v <= t);
+    let below = |t: f64| pooled.partition_point(|v| *v < t);
     let (t, marked_c, marked_b) = if upper {
-        let Some(&t) = pooled
-            .iter()
-            .rev()
-            .find(|&&t| pooled.iter().filter(|&&v| v > t).count() >= need)
-        else {
+        let Some(&t) = pooled.iter().rev().find(|&&t| above(t) >= need) else {
             return (1.0, "no pooled value has enough samples above it".into());
         };
-        let above = |s: &[f64]| s.iter().filter(|&&v| v > t).count() as u64;
-        (t, above(c), above(b))
+        let count = |s: &[f64]| s.iter().filter(|&&v| v > t).count() as u64;
+        (t, count(c), count(b))
     } else {
-        let Some(&t) = pooled
-            .iter()
-            .find(|&&t| pooled.iter().filter(|&&v| v < t).count() >= need)
-        else {
+        let Some(&t) = pooled.iter().find(|&&t| below(t) >= need) else {
             return (1.0, "no pooled value has enough samples below it".into());
         };
-        let below = |s: &[f64]| s.iter().filter(|&&v| v < t).count() as u64;
-        (t, below(c), below(b))
+        let count = |s: &[f64]| s.iter().filter(|&&v| v < t).count() as u64;
+        (t, count(c), count(b))
     };
     let p = hypergeom_sf(marked_c, n as u64, marked_c + marked_b, c.len() as u64);
     let side = if upper { "above" } else { "below" };
