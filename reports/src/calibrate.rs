@@ -349,6 +349,18 @@ fn draw_power<DB: DrawingBackend>(
             style(14.0, INK),
         ))?;
     }
+    let y = ly + 30 * c.metrics.len() as i32 + 6;
+    for k in 0..3 {
+        root.draw(&PathElement::new(
+            vec![(lx + 8 * k, y + 9), (lx + 8 * k + 5, y + 9)],
+            MUTED.stroke_width(1),
+        ))?;
+    }
+    root.draw(&Text::new(
+        format!("{} detection target", pct(c.target)),
+        (lx + 30, y),
+        style(14.0, MUTED),
+    ))?;
     Ok(())
 }
 
