@@ -258,3 +258,28 @@ fn sizes_parse_with_reasons() {
         assert!(cal::parse_sizes(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn cells_are_one_per_metric_kind_and_size_whatever_the_order_of_sizes() {
+    let sc = load("judges.toml");
+    let (_, keys) = cal::prepare(&sc, false).unwrap();
+    let lat = |size: f64| Injection {
+        kind: RegressionKind::Latency,
+        size,
+        endpoint: None,
+    };
+    let injections = [err(0.0), err(0.01), lat(0.5), err(0.02)];
+    let per_run: Vec<(usize, Vec<Detection>)> = (0..injections.len())
+        .map(|i| (i, vec![Detection::default(); keys.len()]))
+        .collect();
+    let cells = cal::cells(&keys, &injections, &per_run);
+    // Per metric: error-rate {0, 0.01, 0.02} and latency {0, 0.5}.
+    assert_eq!(cells.len(), keys.len() * 5);
+    let mut seen: Vec<(String, RegressionKind, u64)> = cells
+        .iter()
+        .map(|c| (c.metric.clone(), c.kind, c.size.to_bits()))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), cells.len());
+}

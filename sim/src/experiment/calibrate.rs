@@ -398,6 +398,7 @@ pub fn cells(
             .filter(|i| i.size > 0.0)
             .map(|i| i.kind)
             .collect();
+        k.sort();
         k.dedup();
         if k.is_empty() {
             k.push(RegressionKind::ErrorRate);
