@@ -65,7 +65,7 @@ fn run_units(scenarios: &[Scenario], seeds: &SeedSet, units: Range<usize>) -> Ve
 
 /// A progress bar on stderr when it is a terminal and not in CI; hidden
 /// otherwise (indicatif also hides itself when stderr is not a terminal).
-fn progress(len: u64) -> ProgressBar {
+pub(crate) fn progress(len: u64) -> ProgressBar {
     let quiet = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let target = if quiet {
         ProgressDrawTarget::hidden()

@@ -19,6 +19,12 @@
 //!   "score": 100.0, "verdict": "pass", "reason": null, "ignored_series": [] }
 //! ```
 //!
+//! `--method shape` judges with the shape judge instead (not Kayenta's:
+//! [`shakedown_sim::stats::judge_shape`], `docs/CALIBRATE.md`): each metric
+//! is a distribution unless `--kind METRIC=rate` (event counts per sample)
+//! or `--kind METRIC=paired` (samples paired row by row) says otherwise; the
+//! JSON then starts with `"method": "shape"` and has the same keys.
+//!
 //! Exit codes: 0 verdict `pass`, 1 `marginal` or `fail`, 2 bad input (an
 //! unreadable or malformed file: `FILE:LINE:COL: message`).
 
@@ -86,14 +92,23 @@ pub fn config(
 /// this order: metrics, groups, score, verdict, reason, ignored_series).
 #[derive(Serialize)]
 pub struct Output<'a> {
+    /// `shape` for the shape judge; absent for Kayenta's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
     pub baseline: String,
     pub canary: String,
     #[serde(flatten)]
     pub report: &'a stats::JudgeReport,
 }
 
-pub fn render(baseline_path: &Path, canary_path: &Path, report: &stats::JudgeReport) -> String {
+fn render_with(
+    method: Option<&'static str>,
+    baseline_path: &Path,
+    canary_path: &Path,
+    report: &stats::JudgeReport,
+) -> String {
     let out = Output {
+        method,
         baseline: baseline_path.display().to_string(),
         canary: canary_path.display().to_string(),
         report,
@@ -101,12 +116,79 @@ pub fn render(baseline_path: &Path, canary_path: &Path, report: &stats::JudgeRep
     serde_json::to_string_pretty(&out).expect("a judge report always serialises")
 }
 
-pub fn judge(baseline: &Path, canary: &Path, config_path: Option<&Path>) -> Result<ExitCode> {
+/// Which judge `--method` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Kayenta's NetflixACAJudge (Mann-Whitney, Hodges-Lehmann).
+    Kayenta,
+    /// The shape judge: tails, distributions and counts (not Kayenta's).
+    Shape,
+}
+
+/// `--kind METRIC=KIND` for the shape judge.
+fn kinds(specs: &[String], cfg: &JudgeConfig) -> Result<BTreeMap<String, stats::SeriesKind>> {
+    let mut out = BTreeMap::new();
+    for s in specs {
+        let (m, k) = s.split_once('=').ok_or_else(|| {
+            BadInput(format!(
+                "--kind `{s}`: write METRIC=KIND (KIND: distribution, rate, paired)"
+            ))
+        })?;
+        let kind = match k {
+            "distribution" => stats::SeriesKind::Distribution,
+            "rate" => stats::SeriesKind::Rate,
+            "paired" => stats::SeriesKind::Paired,
+            o => {
+                return Err(BadInput(format!(
+                    "--kind `{s}`: unknown kind `{o}`; allowed: distribution, rate, paired"
+                ))
+                .into())
+            }
+        };
+        if !cfg.metrics.iter().any(|x| x.name == m) {
+            return Err(BadInput(format!("--kind `{s}`: no metric `{m}` is judged")).into());
+        }
+        out.insert(m.to_string(), kind);
+    }
+    Ok(out)
+}
+
+pub fn judge(
+    baseline: &Path,
+    canary: &Path,
+    config_path: Option<&Path>,
+    method: Method,
+    kind_specs: &[String],
+) -> Result<ExitCode> {
     let b = samples(baseline)?;
     let c = samples(canary)?;
     let cfg = config(config_path, &b, &c)?;
-    let report = stats::judge(&cfg, &b, &c).map_err(|e| BadInput(e.to_string()))?;
-    println!("{}", render(baseline, canary, &report));
+    if method == Method::Kayenta && !kind_specs.is_empty() {
+        return Err(BadInput("--kind applies to --method shape only".into()).into());
+    }
+    let report = match method {
+        Method::Kayenta => stats::judge(&cfg, &b, &c),
+        Method::Shape => {
+            let kinds = kinds(kind_specs, &cfg)?;
+            let names: std::collections::BTreeSet<&String> = b.keys().chain(c.keys()).collect();
+            let series = names
+                .into_iter()
+                .map(|n| {
+                    let side =
+                        |m: &BTreeMap<String, Vec<f64>>| m.get(n).cloned().unwrap_or_default();
+                    let kind = kinds.get(n).copied().unwrap_or_default();
+                    (
+                        n.clone(),
+                        stats::ShapeSeries::samples(kind, side(&b), side(&c)),
+                    )
+                })
+                .collect();
+            stats::judge_shape(&cfg, &stats::ShapeOptions::default(), &series)
+        }
+    }
+    .map_err(|e| BadInput(e.to_string()))?;
+    let method_key = (method == Method::Shape).then_some("shape");
+    println!("{}", render_with(method_key, baseline, canary, &report));
     Ok(if report.verdict == Verdict::Pass {
         ExitCode::SUCCESS
     } else {
@@ -131,7 +213,7 @@ mod tests {
         let (bs, cs) = (samples(&b).unwrap(), samples(&c).unwrap());
         let cfg = config(Some(&data("judge.toml")), &bs, &cs).unwrap();
         let report = stats::judge(&cfg, &bs, &cs).unwrap();
-        let text = render(&b, &c, &report);
+        let text = render_with(None, &b, &c, &report);
         assert!(text.find("\"metrics\"") < text.find("\"score\""), "{text}");
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         let m = doc["metrics"].as_array().unwrap();

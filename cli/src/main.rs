@@ -1,6 +1,7 @@
 //! The `shakedown` command: glue between files, the simulator and the writers.
 //! Everything that decides anything lives in the library crates.
 
+mod calibrate;
 mod cmd;
 mod experiment;
 mod gate;
@@ -144,6 +145,12 @@ enum Command {
         /// Judge configuration (TOML; default: every metric, Kayenta defaults).
         #[arg(long, value_name = "TOML")]
         config: Option<PathBuf>,
+        /// `kayenta` (default) or `shape` (not Kayenta's: docs/CALIBRATE.md).
+        #[arg(long, value_enum, default_value = "kayenta")]
+        method: judge::Method,
+        /// Shape judge: METRIC=distribution|rate|paired (repeatable).
+        #[arg(long = "kind", value_name = "METRIC=KIND")]
+        kinds: Vec<String>,
     },
     /// Roll a scenario out on real containers under load (docs/LIVE.md):
     /// exit 0 when dropped requests are within budget, 1 if not, 2 bad input.
@@ -188,6 +195,10 @@ enum Command {
         #[arg(long, value_enum)]
         format: manifest::export::Format,
     },
+    /// Measure a policy's analyses over injected regressions: false-fail
+    /// rate, detection probability and time, a power calculator
+    /// (docs/CALIBRATE.md): power.csv, calculator.csv, summary.json, report.md, report.html.
+    Calibrate(calibrate::CalibrateArgs),
     /// Time the simulator on a scenario (default: the shipped 23k-host fleet).
     Bench {
         scenario: Option<PathBuf>,
@@ -265,7 +276,10 @@ fn main() -> ExitCode {
             baseline,
             canary,
             config,
-        } => judge::judge(&baseline, &canary, config.as_deref()),
+            method,
+            kinds,
+        } => judge::judge(&baseline, &canary, config.as_deref(), method, &kinds),
+        Command::Calibrate(a) => calibrate::calibrate(&a),
         Command::Live(a) => live::live(&a),
         Command::Load(a) => live::load(&a),
         Command::Gc(a) => live::gc(&a),

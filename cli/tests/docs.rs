@@ -114,6 +114,10 @@ const RULES: &[(&str, How)] = &[
         "shakedown import fixtures/manifests/argo-rollouts/rollout-analysis-step.yaml --metric-map fixtures/manifests/argo-rollouts/job-metrics.toml",
         How::Run(0),
     ),
+    (
+        "shakedown calibrate scenarios/policies/canary.toml --seeds 1..200 --out out/calibrate",
+        How::Scaled(0, FEWER_SEEDS_200),
+    ),
     ("shakedown live scenarios/live/rolling-good.toml", How::Docker(0, &[])),
     ("shakedown live scenarios/live/rolling-no-drain.toml", How::Docker(1, &[])),
     (
@@ -216,6 +220,19 @@ const RULES: &[(&str, How)] = &[
     ),
     (
         "shakedown gate out/compare --thresholds docs/examples/gate.toml",
+        How::Run(1),
+    ),
+    // docs/CALIBRATE.md
+    (
+        "shakedown calibrate sim/tests/data/calibrate/judges.toml --seeds 1..200 --sizes error-rate=0.0002,0.0005 --sizes latency=0.02,0.05 --out out/calibrate-judges",
+        How::Scaled(0, FEWER_SEEDS_200),
+    ),
+    (
+        "shakedown judge --baseline docs/examples/judge/6278-baseline.csv --canary docs/examples/judge/6278-canary.csv --config docs/examples/judge/few-samples.toml",
+        How::Run(0),
+    ),
+    (
+        "shakedown judge --baseline docs/examples/judge/6278-baseline.csv --canary docs/examples/judge/6278-canary.csv --config docs/examples/judge/few-samples.toml --method shape",
         How::Run(1),
     ),
     // docs/LIVE.md

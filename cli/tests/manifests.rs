@@ -341,6 +341,7 @@ fn a_flagger_canary_translates_with_its_builtin_metrics() {
         [
             "[policy]",
             "kind = \"flagger\"",
+            "progress_deadline = \"600s\"",
             "interval = \"15s\"",
             "threshold = 10",
             "max_weight = 50",

@@ -8,11 +8,13 @@
 //! - [`csv`] — `timeseries.csv`, `events.csv`
 //! - [`markdown`] — a summary fit for a pull request
 //! - [`html`] — a self-contained page with plots, for design reviews
+//! - [`calibrate`] — the calibration lab: power curves, the power calculator
 //! - [`compare`] — experiments (`compare`, `sweep`): rows, manifest, `summary.json`, Markdown, HTML
 //! - [`plots_experiment`] — plots across seeds: CDFs per group, Pareto frontiers
 //! - [`gate`], [`junit`] — the CI gate's Markdown table and JUnit XML
 //! - [`live`] — live mode's `summary.json`, `requests.csv`, `latency.hdr`
 
+pub mod calibrate;
 pub mod compare;
 pub mod csv;
 pub mod gate;

@@ -23,7 +23,8 @@
 //! - [`rollout`] — the harness: the policy, its actions, the audit log,
 //!   monitoring and the summary, over any [`rollout::Environment`].
 //! - [`world`] — the simulated environment: hosts, events, traffic, faults.
-//! - [`experiment`] — Monte Carlo comparisons and sweeps over seeds.
+//! - [`experiment`] — Monte Carlo comparisons and sweeps over seeds, and the
+//!   calibration lab for analysis gates.
 //!
 //! This crate is pure: no I/O, no wall clock, no threads, no global RNG
 //! (enforced by `clippy.toml` and a test on `cargo tree`). Time is passed in;

@@ -61,11 +61,10 @@ pub fn translate(
             }
         }
     }
-    if let Some(n) = spec.get("progressDeadlineSeconds") {
-        if w.count(n, "spec.progressDeadlineSeconds")? != 600 {
-            return Err(w.err(n, "spec.progressDeadlineSeconds", "shakedown's flagger policy uses Flagger's default deadline of 600 s; other values are not modelled: remove it or set 600"));
-        }
-    }
+    let deadline = match spec.get("progressDeadlineSeconds") {
+        Some(n) => Some((w.count(n, "spec.progressDeadlineSeconds")?, n)),
+        None => None,
+    };
     let a = spec
         .get("analysis")
         .ok_or_else(|| w.err(spec, "spec.analysis", "a Canary needs `spec.analysis`"))?;
@@ -89,6 +88,15 @@ pub fn translate(
     )?;
     out.header("[policy]", "policy", Some(w.origin(p, "analysis", a)));
     out.kv("policy", "kind", &s("flagger"), None, "");
+    if let Some((secs, n)) = deadline {
+        out.kv(
+            "policy",
+            "progress_deadline",
+            &s(&format!("{secs}s")),
+            Some(w.origin("spec.progressDeadlineSeconds", "progressDeadlineSeconds", n)),
+            "",
+        );
+    }
     if let Some(n) = a.get("interval") {
         let f = join(p, "interval");
         let v = w.duration(n, &f)?;

@@ -5,7 +5,7 @@
 //! ```text
 //!  [analysis.NAME] / inline ──validate──▶ AnalysisSpec ──start(t0)──▶ AnalysisRun
 //!                                                       observe(obs) each tick
-//!                       metrics: prometheus (threshold) │ kayenta (statistical)
+//!    metrics: prometheus (threshold) │ kayenta (statistical) │ shape (not Kayenta's)
 //!                                                       ▼
 //!              run phase, once every metric (dry-run ones too) has ended or
 //!              a gating one ended badly: the worst gating metric phase,
@@ -26,8 +26,9 @@
 //! - [`measure`] — what a metric reads from scrapes: success rate, error rate
 //!   and count, requests, latency quantiles; whole cohort, one endpoint, or a
 //!   weighted per-endpoint rate (Σ weight_e × rate_e).
-//! - [`judge`] — the statistical judge ([`crate::stats::judge()`]) over
-//!   per-scrape series, with its minimum-sample guard.
+//! - [`judge`] — the statistical judges ([`crate::stats::judge()`], and the
+//!   shape judge [`crate::stats::judge_shape`]) over per-scrape series, with
+//!   their minimum-sample guard.
 //! - [`condition`] — `result >= 0.95` comparisons.
 
 pub mod condition;

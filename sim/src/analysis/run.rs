@@ -154,7 +154,9 @@ impl AnalysisRun {
                         };
                         m.window.add(obs, self.scope, c, &spec.provider.selector());
                     }
-                    Provider::Kayenta { .. } => m.series.add(&spec.provider, obs, self.scope),
+                    Provider::Kayenta { .. } | Provider::Shape { .. } => {
+                        m.series.add(&spec.provider, obs, self.scope)
+                    }
                 }
             }
             if obs.now >= m.next_due && obs.now >= self.started_at + spec.initial_delay {
@@ -299,7 +301,7 @@ fn measure(
                 }
             }
         }
-        Provider::Kayenta { .. } => {
+        Provider::Kayenta { .. } | Provider::Shape { .. } => {
             let (phase, report, text) = judge::measure(&spec.provider, &m.series);
             (phase, Some(report.score), text)
         }

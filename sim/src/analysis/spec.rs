@@ -23,6 +23,8 @@
 //! interval = "13m"
 //! count = 1
 //! series = [{ query = "success-rate", direction = "decrease", critical = true }]
+//! # provider = "shape": the same keys (and `quantile`, default 0.95) for the
+//! # shape judge, which is not Kayenta's (`docs/CALIBRATE.md`)
 //! # per series: outlier_strategy = "keep" | "remove" (default keep, as
 //! # Kayenta), outlier_factor (default: the metric's outlier_factor, else 3)
 //! ```
@@ -119,6 +121,26 @@ pub enum RawMetric {
         confidence: Option<f64>,
         tolerance: Option<f64>,
         outlier_factor: Option<f64>,
+    },
+    /// The shape judge (not Kayenta's): `quantile` besides the judge's keys.
+    Shape {
+        name: String,
+        interval: Option<SimDuration>,
+        count: Option<i64>,
+        initial_delay: Option<SimDuration>,
+        failure_limit: Option<i64>,
+        inconclusive_limit: Option<i64>,
+        consecutive_error_limit: Option<i64>,
+        consecutive_success_limit: Option<i64>,
+        dry_run: Option<bool>,
+        series: Vec<RawSeries>,
+        pass: Option<f64>,
+        marginal: Option<f64>,
+        min_samples: Option<i64>,
+        confidence: Option<f64>,
+        tolerance: Option<f64>,
+        outlier_factor: Option<f64>,
+        quantile: Option<f64>,
     },
 }
 
@@ -227,6 +249,18 @@ pub enum Provider {
         tolerance: f64,
         outlier_factor: f64,
     },
+    /// The shape judge ([`crate::stats::judge_shape`], not Kayenta's): the
+    /// judge's keys and series, compared by their tails and counts.
+    Shape {
+        series: Vec<SeriesSpec>,
+        pass: f64,
+        marginal: f64,
+        min_samples: usize,
+        confidence: f64,
+        tolerance: f64,
+        outlier_factor: f64,
+        quantile: f64,
+    },
 }
 
 impl Provider {
@@ -240,7 +274,34 @@ impl Provider {
                 (None, Some(w)) => Selector::Weighted(w.clone()),
                 _ => Selector::All,
             },
-            Provider::Kayenta { .. } => Selector::All,
+            Provider::Kayenta { .. } | Provider::Shape { .. } => Selector::All,
+        }
+    }
+}
+
+impl Provider {
+    /// A Kayenta judge's settings as a shape judge's.
+    pub fn into_shape(self, quantile: f64) -> Provider {
+        match self {
+            Provider::Kayenta {
+                series,
+                pass,
+                marginal,
+                min_samples,
+                confidence,
+                tolerance,
+                outlier_factor,
+            } => Provider::Shape {
+                series,
+                pass,
+                marginal,
+                min_samples,
+                confidence,
+                tolerance,
+                outlier_factor,
+                quantile,
+            },
+            other => other,
         }
     }
 }
@@ -533,7 +594,57 @@ fn metric(
     ctx: &TemplateContext<'_>,
 ) -> Result<MetricSpec, ScenarioError> {
     let f = |k: &str| format!("{path}.{k}");
+    if let RawMetric::Shape {
+        name,
+        interval,
+        count,
+        initial_delay,
+        failure_limit,
+        inconclusive_limit,
+        consecutive_error_limit,
+        consecutive_success_limit,
+        dry_run,
+        series,
+        pass,
+        marginal,
+        min_samples,
+        confidence,
+        tolerance,
+        outlier_factor,
+        quantile,
+    } = m
+    {
+        let as_judge = RawMetric::Kayenta {
+            name: name.clone(),
+            interval: *interval,
+            count: *count,
+            initial_delay: *initial_delay,
+            failure_limit: *failure_limit,
+            inconclusive_limit: *inconclusive_limit,
+            consecutive_error_limit: *consecutive_error_limit,
+            consecutive_success_limit: *consecutive_success_limit,
+            dry_run: *dry_run,
+            series: series.clone(),
+            pass: *pass,
+            marginal: *marginal,
+            min_samples: *min_samples,
+            confidence: *confidence,
+            tolerance: *tolerance,
+            outlier_factor: *outlier_factor,
+        };
+        let mut spec = metric(c, path, &as_judge, ctx)?;
+        let quantile = quantile.unwrap_or(crate::stats::ShapeOptions::DEFAULT_QUANTILE);
+        if !(quantile > 0.5 && quantile < 1.0) {
+            return Err(c.err(
+                &f("quantile"),
+                format!("must be between 0.5 and 1 (exclusive), got {quantile}"),
+            ));
+        }
+        spec.provider = spec.provider.into_shape(quantile);
+        return Ok(spec);
+    }
     match m {
+        RawMetric::Shape { .. } => unreachable!("handled above"),
         RawMetric::Prometheus {
             name,
             interval,

@@ -18,11 +18,14 @@
 //! - [`stats`] — quantiles, bootstrap and exact intervals.
 //! - [`pareto`] — non-dominated points.
 //! - [`analysis`] — the metrics reported and the per-group/paired statistics.
+//! - [`calibrate`] — the calibration lab: injected regressions, power curves,
+//!   the canary power calculator.
 //! - [`threshold`] — CI gate thresholds (`gate.toml`), parsed with located errors.
 //! - [`Manifest`] — what an experiment was, written next to its rows so shards
 //!   can be merged and reports re-rendered.
 
 pub mod analysis;
+pub mod calibrate;
 pub mod grid;
 pub mod pareto;
 pub mod seeds;

@@ -541,7 +541,7 @@ pub struct JudgeReport {
 }
 
 /// Apply the NaN strategy; infinities are treated like NaN.
-fn clean(values: &[f64], strategy: NanStrategy) -> Vec<f64> {
+pub(crate) fn clean(values: &[f64], strategy: NanStrategy) -> Vec<f64> {
     match strategy {
         NanStrategy::Remove => values.iter().copied().filter(|v| v.is_finite()).collect(),
         NanStrategy::Replace => values
@@ -553,7 +553,7 @@ fn clean(values: &[f64], strategy: NanStrategy) -> Vec<f64> {
 
 /// R-7 percentile (`p` in percent) of sorted, non-empty data, as Apache
 /// Commons Math `Percentile` with `EstimationType.R_7` (Kayenta's choice).
-fn percentile_r7(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile_r7(sorted: &[f64], p: f64) -> f64 {
     let n = sorted.len();
     let h = (n - 1) as f64 * (p / 100.0);
     let lo = h.floor() as usize;
@@ -564,7 +564,7 @@ fn percentile_r7(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Kayenta's `IQRDetector(factor, reduceSensitivity = true)` + `removeOutliers`.
-fn remove_outliers(values: Vec<f64>, factor: f64) -> Vec<f64> {
+pub(crate) fn remove_outliers(values: Vec<f64>, factor: f64) -> Vec<f64> {
     if values.is_empty() {
         return values;
     }
@@ -581,7 +581,7 @@ fn remove_outliers(values: Vec<f64>, factor: f64) -> Vec<f64> {
         .collect()
 }
 
-fn mean(values: &[f64]) -> f64 {
+pub(crate) fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
@@ -789,16 +789,34 @@ pub fn judge(
         })
         .collect();
 
+    let ignored_series = ignored(config, baseline, canary);
+    Ok(score(config, metrics, ignored_series))
+}
+
+/// Series present in the sample maps but not configured.
+pub(crate) fn ignored(
+    config: &JudgeConfig,
+    baseline: &BTreeMap<String, Vec<f64>>,
+    canary: &BTreeMap<String, Vec<f64>>,
+) -> Vec<String> {
     let configured: BTreeSet<&str> = config.metrics.iter().map(|m| m.name.as_str()).collect();
-    let ignored_series: Vec<String> = baseline
+    baseline
         .keys()
         .chain(canary.keys())
         .filter(|k| !configured.contains(k.as_str()))
         .cloned()
         .collect::<BTreeSet<String>>()
         .into_iter()
-        .collect();
+        .collect()
+}
 
+/// Kayenta's `WeightedSumScorer` and `ThresholdScoreClassifier` over
+/// classified metrics (shared by every judge kind).
+pub(crate) fn score(
+    config: &JudgeConfig,
+    metrics: Vec<MetricResult>,
+    ignored_series: Vec<String>,
+) -> JudgeReport {
     // Group scores.
     let weights = config.group_weights();
     let mut groups: BTreeMap<&str, GroupScore> = BTreeMap::new();
@@ -883,14 +901,14 @@ pub fn judge(
     } else {
         Verdict::Fail
     };
-    Ok(JudgeReport {
+    JudgeReport {
         metrics,
         groups,
         score,
         verdict,
         reason,
         ignored_series,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@
 //!   outlier removal (`outlier_strategy = remove`; default keep), Mann-Whitney/Hodges-Lehmann classification with a
 //!   tolerance band and effect sizes, critical metrics, weighted group
 //!   scoring, Pass/Marginal/Fail thresholds, plus a minimum-sample guard.
+//! * [`judge_shape`] — the shape judge (not Kayenta's): Kolmogorov-Smirnov and
+//!   tail-exceedance tests on distributions, the exact Poisson rate test on
+//!   counts, the sign test on scrape-paired series; Kayenta's scoring.
+//! * [`exact`] — exact binomial, hypergeometric, Poisson-rate and KS tails.
 //! * [`parse_metric_csv`] — strict `metric,value` CSV reader (text in).
 //! * [`normal`] — the normal CDF and quantile the above need.
 //!
@@ -20,9 +24,11 @@
 //! behaviour it reproduces and where it deliberately differs.
 
 pub mod csv;
+pub mod exact;
 pub mod judge;
 pub mod mannwhitney;
 pub mod normal;
+pub mod shape;
 
 pub use csv::{parse_metric_csv, CsvError, CSV_HEADER};
 pub use judge::{
@@ -32,3 +38,4 @@ pub use judge::{
 pub use mannwhitney::{
     hodges_lehmann, mann_whitney_u, shift_estimate, MannWhitney, Method, ShiftEstimate,
 };
+pub use shape::{judge_shape, SeriesKind, ShapeOptions, ShapeSeries};

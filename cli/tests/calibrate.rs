@@ -1,0 +1,206 @@
+//! `calibrate` and `judge --method shape` end to end: the same bytes at 1
+//! and 2 threads, every file written, bad input located with exit code 2,
+//! and the shape judge failing spinnaker#6278's canary that Kayenta passes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const JUDGES: &str = "sim/tests/data/calibrate/judges.toml";
+
+fn shakedown_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    c.args(args)
+        .current_dir(repo())
+        .env_remove("RAYON_NUM_THREADS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the binary runs")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("calibrate")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const FILES: [&str; 5] = [
+    "power.csv",
+    "calculator.csv",
+    "summary.json",
+    "report.md",
+    "report.html",
+];
+
+#[test]
+fn calibrate_is_the_same_bytes_at_one_and_two_threads() {
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = scratch(&format!("threads-{threads}"));
+        let o = shakedown_env(
+            &[
+                "calibrate",
+                JUDGES,
+                "--seeds",
+                "1..6",
+                "--sizes",
+                "error-rate=0.001",
+                "--sizes",
+                "latency=0.1",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("3 metrics × 3 regressions × 6 seeds = 18 runs"),
+            "{}",
+            text(&o)
+        );
+        outs.push(out);
+    }
+    for f in FILES {
+        let a = std::fs::read(outs[0].join(f)).unwrap();
+        let b = std::fs::read(outs[1].join(f)).unwrap();
+        assert!(a == b, "{f} differs between 1 and 2 threads");
+        assert!(!a.is_empty(), "{f} is empty");
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outs[0].join("summary.json")).unwrap()).unwrap();
+    assert_eq!(doc["format"], "shakedown-calibration/1");
+    assert_eq!(doc["runs"], 18);
+    let metrics: Vec<&str> = doc["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        metrics,
+        ["gate/success-rate", "gate/judge", "gate/judge~shape"]
+    );
+    let csv = std::fs::read_to_string(outs[0].join("power.csv")).unwrap();
+    // 3 metrics × (good + 1 size) × 2 kinds, and the header.
+    assert_eq!(csv.lines().count(), 1 + 3 * 2 * 2, "{csv}");
+    let html = std::fs::read_to_string(outs[0].join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "one power curve per regression kind"
+    );
+    let md = std::fs::read_to_string(outs[0].join("report.md")).unwrap();
+    assert!(md.contains("## Canary power calculator"), "{md}");
+}
+
+#[test]
+fn bad_input_exits_2_with_the_reason() {
+    let out = scratch("bad");
+    let o_s = out.to_str().unwrap();
+    for (args, expect) in [
+        (
+            vec!["calibrate", JUDGES, "--sizes", "speed=1", "--out", o_s],
+            "unknown kind `speed`",
+        ),
+        (
+            vec!["calibrate", JUDGES, "--sizes", "error-rate=2", "--out", o_s],
+            "out of range",
+        ),
+        (
+            vec!["calibrate", JUDGES, "--endpoint", "/nope", "--out", o_s],
+            "not an endpoint of the scenario",
+        ),
+        (
+            vec!["calibrate", "scenarios/rolling-basic.toml", "--out", o_s],
+            "no analysis metrics to calibrate",
+        ),
+        (
+            vec!["calibrate", JUDGES, "--false-fail", "0", "--out", o_s],
+            "--false-fail 0",
+        ),
+    ] {
+        let o = shakedown_env(&args, &[]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(expect), "{args:?}: {}", text(&o));
+        assert!(!out.exists(), "{args:?}: nothing is written on bad input");
+    }
+}
+
+#[test]
+fn a_located_error_in_a_shape_judge_names_its_line() {
+    let dir = scratch("located");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text_in = std::fs::read_to_string(repo().join(JUDGES))
+        .unwrap()
+        .replace(
+            "provider = \"kayenta\"",
+            "provider = \"shape\"\nquantile = 1.5",
+        );
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, &text_in).unwrap();
+    let o = shakedown_env(&["validate", bad.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let line = text_in
+        .lines()
+        .position(|l| l.starts_with("quantile"))
+        .unwrap()
+        + 1;
+    assert!(
+        text(&o).contains(&format!("bad.toml:{line}:")) && text(&o).contains("quantile"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn judge_method_shape_fails_the_canary_kayenta_passes() {
+    let args = |method: Option<&'static str>| {
+        let mut a = vec![
+            "judge",
+            "--baseline",
+            "docs/examples/judge/6278-baseline.csv",
+            "--canary",
+            "docs/examples/judge/6278-canary.csv",
+            "--config",
+            "docs/examples/judge/few-samples.toml",
+        ];
+        if let Some(m) = method {
+            a.extend(["--method", m]);
+        }
+        a
+    };
+    let k = shakedown_env(&args(None), &[]);
+    assert_eq!(k.status.code(), Some(0), "{}", text(&k));
+    let doc: serde_json::Value = serde_json::from_slice(&k.stdout).unwrap();
+    assert!(
+        doc.get("method").is_none(),
+        "Kayenta's output keeps its keys"
+    );
+    assert_eq!(doc["verdict"], "pass");
+    let s = shakedown_env(&args(Some("shape")), &[]);
+    assert_eq!(s.status.code(), Some(1), "{}", text(&s));
+    let doc: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(doc["method"], "shape");
+    assert_eq!(doc["metrics"][0]["classification"], "high");
+    let mut bad = args(Some("kayenta"));
+    bad.extend(["--kind", "errors_per_min=rate"]);
+    let b = shakedown_env(&bad, &[]);
+    assert_eq!(b.status.code(), Some(2), "{}", text(&b));
+}
