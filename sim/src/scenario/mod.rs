@@ -46,6 +46,8 @@ pub struct Scenario {
     /// The fault catalogue rules active in this world, in order.
     pub faults: Vec<FaultRule>,
     pub monitoring: Monitoring,
+    /// The users' objective: what "the change hurt them" is measured against.
+    pub slo: Slo,
     pub change: Change,
     pub policy: PolicySpec,
     /// Live-mode settings (`[live]`): how the scenario runs as containers,
@@ -61,6 +63,23 @@ pub struct Monitoring {
     /// ticks; the scrape interval is the tick).
     pub lag: SimDuration,
 }
+
+/// The service level objective (`[slo]`): the share of requests that
+/// succeed, over every window of `window` (the whole run by default).
+/// Every run reports whether it was met and how much of the error budget
+/// (`1 − success_rate` of the requests) it burned; it judges the change's
+/// effect on users, not whether the policy finished.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Slo {
+    /// The objective, in (0, 1) (default 0.999).
+    pub success_rate: f64,
+    /// The window the objective holds over, sliding tick by tick; the
+    /// whole run when it is the run's duration (the default) or longer.
+    pub window: SimDuration,
+}
+
+/// The default objective: 99.9 % of requests succeed.
+pub const DEFAULT_SLO: f64 = 0.999;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
@@ -468,6 +487,7 @@ fn validate(
             format!("must be at most 1h, got {}", monitoring.lag),
         ));
     }
+    let slo = validate_slo(c, raw.slo, tick, raw.duration)?;
 
     let fleet = Fleet {
         detection_delay: raw
@@ -503,9 +523,40 @@ fn validate(
         traffic,
         faults,
         monitoring,
+        slo,
         change,
         policy,
         live,
+    })
+}
+
+fn validate_slo(
+    c: &Checker<'_>,
+    raw: Option<RawSlo>,
+    tick: SimDuration,
+    duration: SimDuration,
+) -> Result<Slo, ScenarioError> {
+    let (rate, window) = raw.map_or((None, None), |s| (s.success_rate, s.window));
+    let success_rate = rate.unwrap_or(DEFAULT_SLO);
+    if !(success_rate > 0.0 && success_rate < 1.0) {
+        return Err(c.err(
+            "slo.success_rate",
+            format!(
+                "must be a fraction in (0, 1), e.g. 0.999 for 99.9 %, got {success_rate} \
+                 (1 leaves no error budget to measure burn against)"
+            ),
+        ));
+    }
+    let window = window.unwrap_or(duration);
+    if window < tick || window.as_millis() % tick.as_millis() != 0 {
+        return Err(c.err(
+            "slo.window",
+            format!("must be a whole number of ticks ({tick}), got {window}"),
+        ));
+    }
+    Ok(Slo {
+        success_rate,
+        window: window.min(duration),
     })
 }
 
