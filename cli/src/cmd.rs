@@ -118,6 +118,17 @@ fn print_summary(rec: &RunRecord) {
         s.peak_hosts_unavailable_pct,
         s.hosts_on_new_pct
     );
+    println!(
+        "  {} ({})",
+        reports::impact::slo_headline(s),
+        reports::impact::slo_detail(s)
+    );
+    if let Some(h) = reports::impact::harm_sentence(s) {
+        println!("  {h}");
+    }
+    for f in s.fault_hits.iter().filter(|f| f.kind != "registry-outage") {
+        println!("  {} {}: hit {} hosts", f.fault, f.kind, f.hosts);
+    }
     if s.audit_rows_dropped > 0 {
         println!(
             "  note: events.csv holds the first {} audit rows; {} more were counted but not kept (audit_rows_dropped in summary.json)",
@@ -134,7 +145,10 @@ pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> 
         return Ok(ExitCode::SUCCESS);
     }
     let seed = seed.unwrap_or(sc.seed);
-    let rec = sim::run(&sc, RunOptions::full(seed));
+    // The same seed without the change: what the summary's harm is
+    // measured against (a summary-only run).
+    let base = sim::world::baseline(&sc, seed);
+    let rec = sim::world::run_against(&sc, RunOptions::full(seed), &base);
     write_out(
         out,
         &run_outputs_with_html(&rec, &path.display().to_string()),
@@ -158,7 +172,8 @@ pub fn demo(out: &Path) -> Result<ExitCode> {
     for policy in DEMO_POLICIES {
         let sc = Scenario::parse(&demo_variant(text, policy), name)
             .map_err(|e| BadInput(e.to_string()))?;
-        let rec = sim::run(&sc, RunOptions::full(sc.seed));
+        let base = sim::world::baseline(&sc, sc.seed);
+        let rec = sim::world::run_against(&sc, RunOptions::full(sc.seed), &base);
         print_summary(&rec);
         groups.push((rec.summary.policy.clone(), sc));
         runs.push(rec);
@@ -207,8 +222,12 @@ fn digest(bytes: &[u8]) -> u64 {
 pub fn det_check(path: &Path, seed: Option<u64>) -> Result<ExitCode> {
     let sc = load(path)?;
     let seed = seed.unwrap_or(sc.seed);
-    let a = run_outputs(&sim::run(&sc, RunOptions::full(seed)));
-    let b = run_outputs(&sim::run(&sc, RunOptions::full(seed)));
+    // As `run` writes them: measured against the same seed without the change.
+    let once = || {
+        let base = sim::world::baseline(&sc, seed);
+        run_outputs(&sim::world::run_against(&sc, RunOptions::full(seed), &base))
+    };
+    let (a, b) = (once(), once());
     let mut same = true;
     for (x, y) in a.iter().zip(&b) {
         let (hx, hy) = (digest(&x.bytes), digest(&y.bytes));

@@ -43,24 +43,45 @@ fn digest(text: &str) -> String {
 }
 
 /// Runs every unit of `units` (seed-major over `scenarios`) in parallel and
-/// returns the summaries in unit order.
+/// returns the summaries in unit order. Each run is measured against its
+/// seed's world without the change (harm attributed to the change): that
+/// world is the same for every group whose scenarios differ only in the
+/// policy or how hosts move ([`sim::world::baseline_key`]), so it is run
+/// once per seed and key, not once per unit.
 fn run_units(scenarios: &[Scenario], seeds: &SeedSet, units: Range<usize>) -> Vec<Summary> {
     let g = scenarios.len();
+    let keys: Vec<String> = scenarios.iter().map(sim::world::baseline_key).collect();
+    let shares: Vec<usize> = keys
+        .iter()
+        .map(|k| keys.iter().position(|x| x == k).expect("its own key"))
+        .collect();
     let bar = progress(units.len() as u64);
-    let out: Vec<Summary> = units
+    let seed_range = units.start / g..units.end.div_ceil(g);
+    let per_seed: Vec<Vec<Summary>> = seed_range
         .into_par_iter()
-        .map(|u| {
-            let s = sim::run(
-                &scenarios[u % g],
-                RunOptions::summary_only(seeds.seeds[u / g]),
-            )
-            .summary;
-            bar.inc(1);
-            s
+        .map(|si| {
+            let seed = seeds.seeds[si];
+            let mut bases: Vec<Option<sim::rollout::Baseline>> = vec![None; g];
+            let mut out = Vec::with_capacity(g);
+            for u in (si * g..(si + 1) * g).filter(|u| units.contains(u)) {
+                let k = shares[u % g];
+                let base =
+                    bases[k].get_or_insert_with(|| sim::world::baseline(&scenarios[k], seed));
+                out.push(
+                    sim::world::run_against(
+                        &scenarios[u % g],
+                        RunOptions::summary_only(seed),
+                        base,
+                    )
+                    .summary,
+                );
+                bar.inc(1);
+            }
+            out
         })
         .collect();
     bar.finish_and_clear();
-    out
+    per_seed.into_iter().flatten().collect()
 }
 
 /// A progress bar on stderr when it is a terminal and not in CI; hidden
