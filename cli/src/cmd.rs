@@ -47,25 +47,78 @@ const BENCH_SCENARIO: (&str, &str) = (
     include_str!("../../scenarios/fleet-23k.toml"),
 );
 
-pub fn validate(files: &[std::path::PathBuf]) -> Result<ExitCode> {
+/// Prints each warning as `warning: FILE:LINE:COL: `field`: message` on
+/// stderr; with `deny`, any warning is bad input (exit 2).
+pub fn report_warnings(warnings: &[sim::located::Warning], deny: bool) -> Result<()> {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    if deny && !warnings.is_empty() {
+        return Err(BadInput(format!(
+            "{} warning{} and --deny-warnings",
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" }
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// A scenario's warnings, read from the file it was loaded from.
+pub fn scenario_warnings(sc: &Scenario, text: &str, path: &Path) -> Vec<sim::located::Warning> {
+    sc.warnings(text, &path.display().to_string())
+}
+
+pub fn validate(files: &[std::path::PathBuf], deny_warnings: bool) -> Result<ExitCode> {
     let mut bad = 0;
+    let mut warned = 0;
     for f in files {
+        let name = escape_controls(&f.display().to_string()).into_owned();
+        // A policy file on its own (a [policy] table, no scenario around it).
+        if let Ok(text) = crate::input::read_text(f, "policy file") {
+            if sim::scenario::is_policy_file(&text) {
+                match sim::scenario::check_policy_file(&text, &f.display().to_string()) {
+                    Ok(kind) => println!(
+                        "ok    {name}: policy file, policy {kind} (roles and zones are checked against a scenario by `compare --policy`)"
+                    ),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("error {}", escape_controls(&e.to_string()));
+                    }
+                }
+                continue;
+            }
+        }
         // A scenario with `[live]` must also be one live mode can run.
         let checked = load_with_text(f).and_then(|(sc, text)| {
             if sc.live.is_some() {
                 LiveSpec::from_scenario(&sc, &text, &f.display().to_string())
                     .map_err(|e| BadInput(e.to_string()))?;
             }
-            Ok(sc)
+            Ok((sc, text))
         });
         match checked {
-            Ok(s) => println!(
-                "ok    {}: `{}`, {} hosts, policy {}",
-                escape_controls(&f.display().to_string()),
-                escape_controls(&s.name),
-                s.host_count(),
-                s.policy.kind()
-            ),
+            Ok((s, text)) => {
+                let warnings = scenario_warnings(&s, &text, f);
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                if !warnings.is_empty() {
+                    warned += 1;
+                }
+                println!(
+                    "{}  {name}: `{}`, {} hosts, policy {}{}",
+                    if warnings.is_empty() { "ok  " } else { "warn" },
+                    escape_controls(&s.name),
+                    s.host_count(),
+                    s.policy.kind(),
+                    match warnings.len() {
+                        0 => String::new(),
+                        1 => ", 1 warning".to_string(),
+                        n => format!(", {n} warnings"),
+                    }
+                )
+            }
             Err(e) => {
                 bad += 1;
                 eprintln!("error {}", escape_controls(&format!("{e:#}")));
@@ -73,7 +126,14 @@ pub fn validate(files: &[std::path::PathBuf]) -> Result<ExitCode> {
         }
     }
     if bad > 0 {
-        eprintln!("{bad} of {} scenario files are invalid", files.len());
+        eprintln!("{bad} of {} files are invalid", files.len());
+        return Ok(ExitCode::from(2));
+    }
+    if deny_warnings && warned > 0 {
+        eprintln!(
+            "{warned} of {} files have warnings, and --deny-warnings",
+            files.len()
+        );
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
@@ -138,12 +198,19 @@ fn print_summary(rec: &RunRecord) {
     }
 }
 
-pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> Result<ExitCode> {
-    let sc = load(path)?;
+pub fn run(
+    path: &Path,
+    seed: Option<u64>,
+    out: &Path,
+    print_resolved: bool,
+    deny_warnings: bool,
+) -> Result<ExitCode> {
+    let (sc, text) = load_with_text(path)?;
     if print_resolved {
         print!("{}", sc.to_toml());
         return Ok(ExitCode::SUCCESS);
     }
+    report_warnings(&scenario_warnings(&sc, &text, path), deny_warnings)?;
     let seed = seed.unwrap_or(sc.seed);
     // The same seed without the change: what the summary's harm is
     // measured against (a summary-only run).

@@ -324,10 +324,17 @@ pub fn compare(
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
+    deny_warnings: bool,
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
     let text = read(scenario_path, "scenario")?;
     let base = input::load(scenario_path)?;
+    // The scenario's warnings (its own policy's only when it is run), then
+    // each policy file's, located in that file.
+    let mut warnings: Vec<_> = crate::cmd::scenario_warnings(&base, &text, scenario_path)
+        .into_iter()
+        .filter(|w| policies.is_empty() || !w.0.field.starts_with("policy"))
+        .collect();
     let mut m = base_manifest(Kind::Compare, scenario_path, &text, &base, &seeds);
     let mut scenarios = Vec::new();
     if policies.is_empty() {
@@ -341,6 +348,12 @@ pub fn compare(
     } else {
         for (p, label) in policies.iter().zip(labels(policies)) {
             let sc = with_policy(&text, scenario_path, p)?;
+            let ptext = read(p, "policy file")?;
+            warnings.extend(
+                sc.warnings(&ptext, &p.display().to_string())
+                    .into_iter()
+                    .filter(|w| w.0.field.starts_with("policy")),
+            );
             m.groups.push(GroupDef {
                 label,
                 policy_file: Some(p.display().to_string()),
@@ -350,6 +363,7 @@ pub fn compare(
             scenarios.push(sc);
         }
     }
+    crate::cmd::report_warnings(&warnings, deny_warnings)?;
     execute(
         Plan {
             manifest: m,
@@ -553,6 +567,7 @@ pub fn sweep(
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
+    deny_warnings: bool,
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
     let text = read(scenario_path, "scenario")?;
@@ -594,6 +609,7 @@ pub fn sweep(
     let mut m = base_manifest(Kind::Sweep, scenario_path, &text, &base, &seeds);
     m.params = params.clone();
     let mut scenarios = Vec::new();
+    let mut point_warnings: Vec<(shakedown_sim::located::Warning, Vec<String>)> = Vec::new();
     for point in grid::expand(&params) {
         let values: Vec<&str> = params
             .iter()
@@ -619,6 +635,14 @@ pub fn sweep(
                 None => bad(format!("grid point `{label}`: {e}")),
             }
         })?;
+        // Located in the file as written; the same warning of several
+        // points is printed once, naming the points when not all have it.
+        for w in crate::cmd::scenario_warnings(&sc, &text, scenario_path) {
+            match point_warnings.iter_mut().find(|(x, _)| *x == w) {
+                Some((_, labels)) => labels.push(label.clone()),
+                None => point_warnings.push((w, vec![label.clone()])),
+            }
+        }
         m.groups.push(GroupDef {
             label,
             policy_file: None,
@@ -627,6 +651,17 @@ pub fn sweep(
         });
         scenarios.push(sc);
     }
+    let points = scenarios.len();
+    let warnings: Vec<_> = point_warnings
+        .into_iter()
+        .map(|(mut w, labels)| {
+            if labels.len() < points {
+                w.0.message = format!("{} (grid points {})", w.0.message, labels.join(", "));
+            }
+            w
+        })
+        .collect();
+    crate::cmd::report_warnings(&warnings, deny_warnings)?;
     execute(
         Plan {
             manifest: m,

@@ -22,10 +22,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check scenario files; print each one's error with file:line:col.
+    /// Check scenario files and policy files (a [policy] table alone);
+    /// print each one's error, and each warning (a model that cannot be
+    /// right), with file:line:col. Exit 2 on an error.
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Exit 2 on a warning too (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Simulate one scenario with one seed and write its outputs.
     Run {
@@ -39,6 +44,9 @@ enum Command {
         /// Print the fully defaulted scenario as TOML and exit.
         #[arg(long)]
         print_resolved: bool,
+        /// Exit 2, running nothing, when the scenario has a warning.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Run the shipped demo scenario under several policies and write a report.
     Demo {
@@ -68,6 +76,9 @@ enum Command {
         shard: Option<String>,
         #[arg(long, default_value = "out/compare")]
         out: PathBuf,
+        /// Exit 2, running nothing, when the scenario or a policy file has a warning.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Run a grid of parameter values over seeds and find the Pareto frontier:
     /// sweep.csv, summary.json, report.md, report.html.
@@ -84,6 +95,9 @@ enum Command {
         shard: Option<String>,
         #[arg(long, default_value = "out/sweep")]
         out: PathBuf,
+        /// Exit 2, running nothing, when a grid point's scenario has a warning.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Combine the shard directories of one compare or sweep into exactly what
     /// an unsharded run writes.
@@ -149,13 +163,17 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { files } => cmd::validate(&files),
+        Command::Validate {
+            files,
+            deny_warnings,
+        } => cmd::validate(&files, deny_warnings),
         Command::Run {
             scenario,
             seed,
             out,
             print_resolved,
-        } => cmd::run(&scenario, seed, &out, print_resolved),
+            deny_warnings,
+        } => cmd::run(&scenario, seed, &out, print_resolved, deny_warnings),
         Command::Demo { out } => cmd::demo(&out),
         Command::DetCheck { scenario, seed } => cmd::det_check(&scenario, seed),
         Command::Compare {
@@ -164,14 +182,30 @@ fn main() -> ExitCode {
             seeds,
             shard,
             out,
-        } => experiment::compare(&scenario, &policies, &seeds, shard.as_deref(), &out),
+            deny_warnings,
+        } => experiment::compare(
+            &scenario,
+            &policies,
+            &seeds,
+            shard.as_deref(),
+            &out,
+            deny_warnings,
+        ),
         Command::Sweep {
             scenario,
             params,
             seeds,
             shard,
             out,
-        } => experiment::sweep(&scenario, &params, &seeds, shard.as_deref(), &out),
+            deny_warnings,
+        } => experiment::sweep(
+            &scenario,
+            &params,
+            &seeds,
+            shard.as_deref(),
+            &out,
+            deny_warnings,
+        ),
         Command::Merge { dirs, out } => experiment::merge(&dirs, &out),
         Command::Report { dir } => experiment::report(&dir),
         Command::Gate {

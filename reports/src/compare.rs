@@ -754,7 +754,7 @@ pub fn verdict(m: &Manifest, a: &Analysis) -> String {
         )
     };
     let head = format!(
-        "Pick `{}`: it completed the rollout on {} of {} seeds and met the scenario's SLO on {}{harm}",
+        "Pick `{}`: it completed the rollout on {} of {} seeds and met the scenario's SLO on {} of them{harm}",
         label(p),
         group(completed.hits as u64),
         group(completed.n as u64),

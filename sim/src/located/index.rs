@@ -192,6 +192,14 @@ impl TomlIndex {
         }
     }
 
+    /// Where exactly `path` is written (its key, not a table above it).
+    pub fn locate_exact(&self, path: &str) -> Option<(usize, usize)> {
+        self.entries
+            .iter()
+            .find(|e| e.path == path)
+            .map(|e| (e.line, e.col))
+    }
+
     /// The field path whose line contains `offset`, if any.
     pub fn field_at(&self, offset: usize) -> Option<&str> {
         let (line, _) = self.line_col(offset);

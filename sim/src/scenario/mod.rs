@@ -13,7 +13,11 @@
 //! parses back to the same scenario (`shakedown run --print-resolved`).
 
 pub mod live;
+mod policy_file;
 pub mod raw;
+mod warnings;
+
+pub use policy_file::{check_policy_file, is_policy_file};
 
 pub use crate::fleet::{Fleet, Role};
 pub(crate) use crate::located::Checker;
@@ -236,7 +240,15 @@ fn toml_error(c: &Checker<'_>, text: &str, e: toml::de::Error) -> ScenarioError 
     if field.is_empty() {
         field = "(file)".to_string();
     }
-    ScenarioError::at_offset(c.file, &c.index, offset, field, &message)
+    let mut e = ScenarioError::at_offset(c.file, &c.index, offset, field, &message);
+    if unknown.is_some() && !private {
+        // serde reports an unknown key at the table that holds it (a
+        // policy's, read whole): point at the key's own line instead.
+        if let Some((line, column)) = c.index.locate_exact(&e.field) {
+            (e.line, e.column) = (line, column);
+        }
+    }
+    e
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
