@@ -192,12 +192,13 @@ impl TomlIndex {
         }
     }
 
-    /// Where exactly `path` is written (its key, not a table above it).
-    pub fn locate_exact(&self, path: &str) -> Option<(usize, usize)> {
+    /// Line and column of the key `path` itself (not of its value, nor of
+    /// a table above it), if it is written.
+    pub fn locate_key(&self, path: &str) -> Option<(usize, usize)> {
         self.entries
             .iter()
             .find(|e| e.path == path)
-            .map(|e| (e.line, e.col))
+            .map(|e| self.line_col(e.offset))
     }
 
     /// The field path whose line contains `offset`, if any.

@@ -241,14 +241,76 @@ fn toml_error(c: &Checker<'_>, text: &str, e: toml::de::Error) -> ScenarioError 
         field = "(file)".to_string();
     }
     let mut e = ScenarioError::at_offset(c.file, &c.index, offset, field, &message);
+    if e.field.starts_with("faults[") {
+        if let Some(better) = fault_element_error(c, text) {
+            return better;
+        }
+    }
     if unknown.is_some() && !private {
         // serde reports an unknown key at the table that holds it (a
         // policy's, read whole): point at the key's own line instead.
-        if let Some((line, column)) = c.index.locate_exact(&e.field) {
+        if let Some((line, column)) = c.index.locate_key(&e.field) {
             (e.line, e.column) = (line, column);
         }
     }
     e
+}
+
+/// The error of the first `[[faults]]` table that does not deserialise,
+/// located at that table (issue 11: serde reads a tagged table whole, and
+/// `toml` then reports every element's error at the first one). The key is
+/// named when the message names it (unknown, missing) or when exactly one
+/// key of the table holds the value the message quotes.
+fn fault_element_error(c: &Checker<'_>, text: &str) -> Option<ScenarioError> {
+    let doc: toml::Table = toml::from_str(text).ok()?;
+    let faults = doc.get("faults")?.as_array()?;
+    for (i, el) in faults.iter().enumerate() {
+        let Err(err) = el.clone().try_into::<RawFault>() else {
+            continue;
+        };
+        let msg = err.message().trim().replace('\n', "; ");
+        let table = el.as_table();
+        let key = between(&msg, "unknown field `", "`")
+            .or_else(|| between(&msg, "missing field `", "`"))
+            .map(str::to_string)
+            .or_else(|| {
+                let quoted = msg
+                    .strip_prefix("invalid type: ")
+                    .or_else(|| msg.strip_prefix("invalid value: "))?;
+                let shown = quoted.split(", expected").next()?;
+                let mut hits = table?.iter().filter(|(_, v)| {
+                    let lit = match v {
+                        toml::Value::String(s) => format!("string {s:?}"),
+                        toml::Value::Integer(n) => format!("integer `{n}`"),
+                        toml::Value::Float(x) => format!("floating point `{x}`"),
+                        toml::Value::Boolean(b) => format!("boolean `{b}`"),
+                        _ => return false,
+                    };
+                    lit == shown
+                });
+                let (k, _) = hits.next()?;
+                hits.next().is_none().then(|| k.clone())
+            });
+        let field = match &key {
+            Some(k) => format!("faults[{i}].{k}"),
+            None => format!("faults[{i}]"),
+        };
+        // A missing key is at its table; any other at its own line.
+        let at = if msg.starts_with("missing field") {
+            format!("faults[{i}]")
+        } else {
+            field.clone()
+        };
+        let (line, column) = c.index.locate(&at);
+        return Some(ScenarioError {
+            file: c.file.to_string(),
+            line,
+            column,
+            field,
+            message: explain(&msg),
+        });
+    }
+    None
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {

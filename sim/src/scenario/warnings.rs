@@ -10,7 +10,11 @@
 //! | shares do not sum to 1 | `traffic.endpoints`, `fleet.roles[i].mix.A`, `traffic.regions` | the shares as written (they are normalised, so the model is not what was written) |
 //! | value with no factor | `faults[i].io_factor` | a host matched by a kernel panic has an `io` class the table lacks (factor 1 is used) |
 //! | policy cannot finish | `policy.duration`, `policy.steps`, `policy.bake` … | its own waits alone outlast the run after `change.start_at` |
-//! | policy does not fit the fleet | `policy.test_roles` | the test environment is the whole fleet: nothing is left for it to protect |
+//!
+//! A policy whose roles or zones do not fit the fleet (a role or zone it
+//! names that the fleet lacks, a zone in no wave, test roles that are the
+//! whole fleet) is an error, not a warning: it is rejected where it is
+//! validated against the scenario, located in the policy file.
 
 use super::Scenario;
 use crate::faults::{FaultRule, Selector};
@@ -397,12 +401,4 @@ fn policy(sc: &Scenario, c: &Checker<'_>, out: &mut Vec<Warning>) {
         _ => None,
     };
     out.extend(w);
-    if let PolicySpec::Staged(st) = spec {
-        if !st.test_roles.is_empty() && st.test_groups.len() == sc.fleet.roles.len() {
-            out.push(c.warn(
-                "policy.test_roles",
-                "every role is a test role: no production is left for the test environment's bake to protect",
-            ));
-        }
-    }
 }
