@@ -67,15 +67,17 @@ fn rolling(n: u32) -> PolicySpec {
     }
 }
 
-/// Runs `scenarios` (one per group) on every seed, seed-major.
+/// Runs `scenarios` (one per group) on every seed, seed-major, each
+/// against its seed's world without the change, as `compare` runs them.
 fn rows(scenarios: &[Scenario], seeds: &SeedSet) -> Vec<Summary> {
     seeds
         .seeds
         .iter()
         .flat_map(|&seed| {
-            scenarios
-                .iter()
-                .map(move |sc| run(sc, RunOptions::summary_only(seed)).summary)
+            scenarios.iter().map(move |sc| {
+                let base = shakedown_sim::world::baseline(sc, seed);
+                shakedown_sim::world::run_against(sc, RunOptions::summary_only(seed), &base).summary
+            })
         })
         .collect()
 }
