@@ -13,7 +13,7 @@ use shakedown_reports::plots_experiment as px;
 use shakedown_sim::experiment::{GroupDef, Kind, Manifest, Param, SeedSet, MANIFEST_FORMAT};
 use shakedown_sim::record::Summary;
 use shakedown_sim::scenario::{IntOrPercent, PolicySpec};
-use shakedown_sim::{run, RunOptions, Scenario};
+use shakedown_sim::{RunOptions, Scenario};
 use std::path::{Path, PathBuf};
 
 const TINY: &str = r#"

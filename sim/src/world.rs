@@ -278,8 +278,8 @@ pub fn baseline_key(sc: &Scenario) -> String {
     s.change.start_at = SimDuration::ZERO;
     s.change.drain = SimDuration::ZERO;
     let zero = crate::dist::DurationDist::fixed(SimDuration::ZERO);
-    s.change.install_time = zero.clone();
-    s.change.restart_time = zero.clone();
+    s.change.install_time = zero;
+    s.change.restart_time = zero;
     s.change.provision_time = zero;
     s.to_toml()
 }

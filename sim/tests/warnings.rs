@@ -1,6 +1,7 @@
 //! Warnings for models that cannot be right: each class has a scenario
 //! that raises it and one that does not. And errors inside arrays of tables
 //! are located at their own table, not the first one.
+#![allow(clippy::disallowed_methods)] // a test reads the shipped scenario files
 
 use shakedown_sim::Scenario;
 use std::path::{Path, PathBuf};
