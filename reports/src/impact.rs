@@ -27,23 +27,20 @@ fn window(s: &Summary) -> String {
     }
 }
 
-/// "SLO met: 99.97 % of requests succeeded" or "SLO breached: 90.4 % of
-/// requests failed": the headline beside the policy's outcome.
+/// "SLO met: 0.03 % of requests failed" or "SLO breached: 90.4 % of
+/// requests failed" (of the worst window, when the SLO has one): the
+/// headline beside the policy's outcome. Failures, not successes, are
+/// shown: 99.998 % would round to 100 %.
 pub fn slo_headline(s: &Summary) -> String {
-    let failed = 100.0 * (1.0 - s.slo_worst_success_rate);
-    if s.slo_met {
-        format!(
-            "SLO met: {}{} % of requests succeeded",
-            window(s),
-            pct(100.0 * s.slo_worst_success_rate)
-        )
-    } else {
-        format!(
-            "SLO breached: {}{} % of requests failed",
-            window(s),
-            pct(failed)
-        )
-    }
+    let failed = pct(100.0 * (1.0 - s.slo_worst_success_rate));
+    let verdict = if s.slo_met { "met" } else { "breached" };
+    format!("SLO {verdict}: {}{failed} % of requests failed", window(s))
+}
+
+/// An objective as written: 99.9, 99.95, 99.999 (no rounding up to 100).
+fn objective(o: f64) -> String {
+    let s = format!("{:.6}", 100.0 * o);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// The objective and the budget burned, e.g. "objective 99.9 % of requests
@@ -51,7 +48,7 @@ pub fn slo_headline(s: &Summary) -> String {
 pub fn slo_detail(s: &Summary) -> String {
     format!(
         "objective {} % of requests succeed{}; {} the error budget burned",
-        pct(100.0 * s.slo_objective),
+        objective(s.slo_objective),
         if window(s).is_empty() {
             " over the run".to_string()
         } else {
@@ -107,4 +104,18 @@ pub fn banner(s: &Summary) -> String {
         s.outcome.as_str().replace('_', " "),
         slo_headline(s)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objectives_are_shown_as_written() {
+        assert_eq!(objective(0.999), "99.9");
+        assert_eq!(objective(0.9995), "99.95");
+        assert_eq!(objective(0.99999), "99.999");
+        assert_eq!(budget(904.2), "904 ×");
+        assert_eq!(budget(0.634), "0.63 ×");
+    }
 }
