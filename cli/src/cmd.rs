@@ -47,25 +47,78 @@ const BENCH_SCENARIO: (&str, &str) = (
     include_str!("../../scenarios/fleet-23k.toml"),
 );
 
-pub fn validate(files: &[std::path::PathBuf]) -> Result<ExitCode> {
+/// Prints each warning as `warning: FILE:LINE:COL: `field`: message` on
+/// stderr; with `deny`, any warning is bad input (exit 2).
+pub fn report_warnings(warnings: &[sim::located::Warning], deny: bool) -> Result<()> {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    if deny && !warnings.is_empty() {
+        return Err(BadInput(format!(
+            "{} warning{} and --deny-warnings",
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" }
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// A scenario's warnings, read from the file it was loaded from.
+pub fn scenario_warnings(sc: &Scenario, text: &str, path: &Path) -> Vec<sim::located::Warning> {
+    sc.warnings(text, &path.display().to_string())
+}
+
+pub fn validate(files: &[std::path::PathBuf], deny_warnings: bool) -> Result<ExitCode> {
     let mut bad = 0;
+    let mut warned = 0;
     for f in files {
+        let name = escape_controls(&f.display().to_string()).into_owned();
+        // A policy file on its own (a [policy] table, no scenario around it).
+        if let Ok(text) = crate::input::read_text(f, "policy file") {
+            if sim::scenario::is_policy_file(&text) {
+                match sim::scenario::check_policy_file(&text, &f.display().to_string()) {
+                    Ok(kind) => println!(
+                        "ok    {name}: policy file, policy {kind} (roles and zones are checked against a scenario by `compare --policy`)"
+                    ),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("error {}", escape_controls(&e.to_string()));
+                    }
+                }
+                continue;
+            }
+        }
         // A scenario with `[live]` must also be one live mode can run.
         let checked = load_with_text(f).and_then(|(sc, text)| {
             if sc.live.is_some() {
                 LiveSpec::from_scenario(&sc, &text, &f.display().to_string())
                     .map_err(|e| BadInput(e.to_string()))?;
             }
-            Ok(sc)
+            Ok((sc, text))
         });
         match checked {
-            Ok(s) => println!(
-                "ok    {}: `{}`, {} hosts, policy {}",
-                escape_controls(&f.display().to_string()),
-                escape_controls(&s.name),
-                s.host_count(),
-                s.policy.kind()
-            ),
+            Ok((s, text)) => {
+                let warnings = scenario_warnings(&s, &text, f);
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                if !warnings.is_empty() {
+                    warned += 1;
+                }
+                println!(
+                    "{}  {name}: `{}`, {} hosts, policy {}{}",
+                    if warnings.is_empty() { "ok  " } else { "warn" },
+                    escape_controls(&s.name),
+                    s.host_count(),
+                    s.policy.kind(),
+                    match warnings.len() {
+                        0 => String::new(),
+                        1 => ", 1 warning".to_string(),
+                        n => format!(", {n} warnings"),
+                    }
+                )
+            }
             Err(e) => {
                 bad += 1;
                 eprintln!("error {}", escape_controls(&format!("{e:#}")));
@@ -73,7 +126,14 @@ pub fn validate(files: &[std::path::PathBuf]) -> Result<ExitCode> {
         }
     }
     if bad > 0 {
-        eprintln!("{bad} of {} scenario files are invalid", files.len());
+        eprintln!("{bad} of {} files are invalid", files.len());
+        return Ok(ExitCode::from(2));
+    }
+    if deny_warnings && warned > 0 {
+        eprintln!(
+            "{warned} of {} files have warnings, and --deny-warnings",
+            files.len()
+        );
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
@@ -118,6 +178,17 @@ fn print_summary(rec: &RunRecord) {
         s.peak_hosts_unavailable_pct,
         s.hosts_on_new_pct
     );
+    println!(
+        "  {} ({})",
+        reports::impact::slo_headline(s),
+        reports::impact::slo_detail(s)
+    );
+    if let Some(h) = reports::impact::harm_sentence(s) {
+        println!("  {h}");
+    }
+    for f in s.fault_hits.iter().filter(|f| f.kind != "registry-outage") {
+        println!("  {} {}: hit {} hosts", f.fault, f.kind, f.hosts);
+    }
     if s.audit_rows_dropped > 0 {
         println!(
             "  note: events.csv holds the first {} audit rows; {} more were counted but not kept (audit_rows_dropped in summary.json)",
@@ -127,12 +198,31 @@ fn print_summary(rec: &RunRecord) {
     }
 }
 
-pub fn run(path: &Path, seed: Option<u64>, out: &Path, print_resolved: bool) -> Result<ExitCode> {
-    run_loaded(load(path)?, path, "", seed, out, print_resolved)
+pub fn run(
+    path: &Path,
+    seed: Option<u64>,
+    out: &Path,
+    print_resolved: bool,
+    deny_warnings: bool,
+) -> Result<ExitCode> {
+    let (sc, text) = load_with_text(path)?;
+    let warnings = scenario_warnings(&sc, &text, path);
+    run_loaded(
+        sc,
+        path,
+        "",
+        seed,
+        out,
+        print_resolved,
+        &warnings,
+        deny_warnings,
+    )
 }
 
 /// [`run`] of a scenario already loaded from `path` (with `--policy`: the
-/// flag, in `again`, is repeated in the line that reproduces the run).
+/// flag, in `again`, is repeated in the line that reproduces the run), with
+/// the warnings its files raised.
+#[allow(clippy::too_many_arguments)]
 pub fn run_loaded(
     sc: Scenario,
     path: &Path,
@@ -140,13 +230,19 @@ pub fn run_loaded(
     seed: Option<u64>,
     out: &Path,
     print_resolved: bool,
+    warnings: &[sim::located::Warning],
+    deny_warnings: bool,
 ) -> Result<ExitCode> {
     if print_resolved {
         print!("{}", sc.to_toml());
         return Ok(ExitCode::SUCCESS);
     }
+    report_warnings(warnings, deny_warnings)?;
     let seed = seed.unwrap_or(sc.seed);
-    let rec = sim::run(&sc, RunOptions::full(seed));
+    // The same seed without the change: what the summary's harm is
+    // measured against (a summary-only run).
+    let base = sim::world::baseline(&sc, seed);
+    let rec = sim::world::run_against(&sc, RunOptions::full(seed), &base);
     write_out(
         out,
         &run_outputs_with_html(&rec, &path.display().to_string()),
@@ -171,7 +267,8 @@ pub fn demo(out: &Path) -> Result<ExitCode> {
     for policy in DEMO_POLICIES {
         let sc = Scenario::parse(&demo_variant(text, policy), name)
             .map_err(|e| BadInput(e.to_string()))?;
-        let rec = sim::run(&sc, RunOptions::full(sc.seed));
+        let base = sim::world::baseline(&sc, sc.seed);
+        let rec = sim::world::run_against(&sc, RunOptions::full(sc.seed), &base);
         print_summary(&rec);
         groups.push((rec.summary.policy.clone(), sc));
         runs.push(rec);
@@ -220,8 +317,12 @@ fn digest(bytes: &[u8]) -> u64 {
 pub fn det_check(path: &Path, seed: Option<u64>) -> Result<ExitCode> {
     let sc = load(path)?;
     let seed = seed.unwrap_or(sc.seed);
-    let a = run_outputs(&sim::run(&sc, RunOptions::full(seed)));
-    let b = run_outputs(&sim::run(&sc, RunOptions::full(seed)));
+    // As `run` writes them: measured against the same seed without the change.
+    let once = || {
+        let base = sim::world::baseline(&sc, seed);
+        run_outputs(&sim::world::run_against(&sc, RunOptions::full(seed), &base))
+    };
+    let (a, b) = (once(), once());
     let mut same = true;
     for (x, y) in a.iter().zip(&b) {
         let (hx, hy) = (digest(&x.bytes), digest(&y.bytes));

@@ -43,24 +43,45 @@ fn digest(text: &str) -> String {
 }
 
 /// Runs every unit of `units` (seed-major over `scenarios`) in parallel and
-/// returns the summaries in unit order.
+/// returns the summaries in unit order. Each run is measured against its
+/// seed's world without the change (harm attributed to the change): that
+/// world is the same for every group whose scenarios differ only in the
+/// policy or how hosts move ([`sim::world::baseline_key`]), so it is run
+/// once per seed and key, not once per unit.
 fn run_units(scenarios: &[Scenario], seeds: &SeedSet, units: Range<usize>) -> Vec<Summary> {
     let g = scenarios.len();
+    let keys: Vec<String> = scenarios.iter().map(sim::world::baseline_key).collect();
+    let shares: Vec<usize> = keys
+        .iter()
+        .map(|k| keys.iter().position(|x| x == k).expect("its own key"))
+        .collect();
     let bar = progress(units.len() as u64);
-    let out: Vec<Summary> = units
+    let seed_range = units.start / g..units.end.div_ceil(g);
+    let per_seed: Vec<Vec<Summary>> = seed_range
         .into_par_iter()
-        .map(|u| {
-            let s = sim::run(
-                &scenarios[u % g],
-                RunOptions::summary_only(seeds.seeds[u / g]),
-            )
-            .summary;
-            bar.inc(1);
-            s
+        .map(|si| {
+            let seed = seeds.seeds[si];
+            let mut bases: Vec<Option<sim::rollout::Baseline>> = vec![None; g];
+            let mut out = Vec::with_capacity(g);
+            for u in (si * g..(si + 1) * g).filter(|u| units.contains(u)) {
+                let k = shares[u % g];
+                let base =
+                    bases[k].get_or_insert_with(|| sim::world::baseline(&scenarios[k], seed));
+                out.push(
+                    sim::world::run_against(
+                        &scenarios[u % g],
+                        RunOptions::summary_only(seed),
+                        base,
+                    )
+                    .summary,
+                );
+                bar.inc(1);
+            }
+            out
         })
         .collect();
     bar.finish_and_clear();
-    out
+    per_seed.into_iter().flatten().collect()
 }
 
 /// A progress bar on stderr when it is a terminal and not in CI; hidden
@@ -302,6 +323,37 @@ fn with_policy_text(
 
 /// The scenario at `scenario_path` run under the policy file `policy_path`
 /// (`run --policy`).
+/// A TOML policy file's warnings about the policy, located in that file (a
+/// YAML manifest's findings are `shakedown lint`'s).
+fn policy_file_warnings(sc: &Scenario, p: &Path) -> Result<Vec<sim::located::Warning>> {
+    let ptext = read(p, "policy file")?;
+    let name = p.display().to_string();
+    if crate::manifest::yaml::looks_like_yaml(&name, &ptext) {
+        return Ok(Vec::new());
+    }
+    Ok(sc
+        .warnings(&ptext, &name)
+        .into_iter()
+        .filter(|w| w.0.field.starts_with("policy"))
+        .collect())
+}
+
+/// `run --policy`'s warnings: the scenario file's about everything but the
+/// policy, the policy file's about the policy.
+pub fn policy_run_warnings(
+    sc: &Scenario,
+    scenario_path: &Path,
+    policy_path: &Path,
+) -> Result<Vec<sim::located::Warning>> {
+    let text = read(scenario_path, "scenario")?;
+    let mut w: Vec<_> = crate::cmd::scenario_warnings(sc, &text, scenario_path)
+        .into_iter()
+        .filter(|w| !w.0.field.starts_with("policy"))
+        .collect();
+    w.extend(policy_file_warnings(sc, policy_path)?);
+    Ok(w)
+}
+
 pub fn load_with_policy(
     scenario_path: &Path,
     policy_path: &Path,
@@ -345,10 +397,17 @@ pub fn compare(
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
+    deny_warnings: bool,
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
     let text = read(scenario_path, "scenario")?;
     let base = input::load(scenario_path)?;
+    // The scenario's warnings (its own policy's only when it is run), then
+    // each policy file's, located in that file.
+    let mut warnings: Vec<_> = crate::cmd::scenario_warnings(&base, &text, scenario_path)
+        .into_iter()
+        .filter(|w| policies.is_empty() || !w.0.field.starts_with("policy"))
+        .collect();
     let mut m = base_manifest(Kind::Compare, scenario_path, &text, &base, &seeds);
     let mut scenarios = Vec::new();
     if policies.is_empty() {
@@ -362,6 +421,7 @@ pub fn compare(
     } else {
         for (p, label) in policies.iter().zip(labels(policies)) {
             let sc = with_policy(&text, scenario_path, p, metric_map)?;
+            warnings.extend(policy_file_warnings(&sc, p)?);
             m.groups.push(GroupDef {
                 label,
                 policy_file: Some(p.display().to_string()),
@@ -371,6 +431,7 @@ pub fn compare(
             scenarios.push(sc);
         }
     }
+    crate::cmd::report_warnings(&warnings, deny_warnings)?;
     execute(
         Plan {
             manifest: m,
@@ -578,6 +639,7 @@ pub fn sweep(
     seeds: &str,
     shard: Option<&str>,
     out: &Path,
+    deny_warnings: bool,
 ) -> Result<ExitCode> {
     let seeds = SeedSet::parse(seeds).map_err(bad)?;
     let (base, text, file) = match policy {
@@ -630,6 +692,7 @@ pub fn sweep(
     let mut m = base_manifest(Kind::Sweep, scenario_path, &text, &base, &seeds);
     m.params = params.clone();
     let mut scenarios = Vec::new();
+    let mut point_warnings: Vec<(shakedown_sim::located::Warning, Vec<String>)> = Vec::new();
     for point in grid::expand(&params) {
         let values: Vec<&str> = params
             .iter()
@@ -655,6 +718,14 @@ pub fn sweep(
                 None => bad(format!("grid point `{label}`: {e}")),
             }
         })?;
+        // Located in the file as written; the same warning of several
+        // points is printed once, naming the points when not all have it.
+        for w in crate::cmd::scenario_warnings(&sc, &text, scenario_path) {
+            match point_warnings.iter_mut().find(|(x, _)| *x == w) {
+                Some((_, labels)) => labels.push(label.clone()),
+                None => point_warnings.push((w, vec![label.clone()])),
+            }
+        }
         m.groups.push(GroupDef {
             label,
             policy_file: None,
@@ -663,6 +734,17 @@ pub fn sweep(
         });
         scenarios.push(sc);
     }
+    let points = scenarios.len();
+    let warnings: Vec<_> = point_warnings
+        .into_iter()
+        .map(|(mut w, labels)| {
+            if labels.len() < points {
+                w.0.message = format!("{} (grid points {})", w.0.message, labels.join(", "));
+            }
+            w
+        })
+        .collect();
+    crate::cmd::report_warnings(&warnings, deny_warnings)?;
     execute(
         Plan {
             manifest: m,

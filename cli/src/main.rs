@@ -24,10 +24,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check scenario files; print each one's error with file:line:col.
+    /// Check scenario files and policy files (a [policy] table alone);
+    /// print each one's error, and each warning (a model that cannot be
+    /// right), with file:line:col. Exit 2 on an error.
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Exit 2 on a warning too (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Simulate one scenario with one seed and write its outputs.
     Run {
@@ -49,6 +54,9 @@ enum Command {
         /// (docs/MANIFESTS.md).
         #[arg(long, value_name = "FILE")]
         metric_map: Option<PathBuf>,
+        /// Exit 2, running nothing, when the scenario has a warning.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Run the shipped demo scenario under several policies and write a report.
     Demo {
@@ -83,6 +91,9 @@ enum Command {
         shard: Option<String>,
         #[arg(long, default_value = "out/compare")]
         out: PathBuf,
+        /// Exit 2, running nothing, when the scenario or a policy file has a warning.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Run a grid of parameter values over seeds and find the Pareto frontier:
     /// sweep.csv, summary.json, report.md, report.html.
@@ -107,6 +118,9 @@ enum Command {
         shard: Option<String>,
         #[arg(long, default_value = "out/sweep")]
         out: PathBuf,
+        /// Exit 2, running nothing, when a grid point's scenario has a warning.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Combine the shard directories of one compare or sweep into exactly what
     /// an unsharded run writes.
@@ -211,7 +225,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { files } => cmd::validate(&files),
+        Command::Validate {
+            files,
+            deny_warnings,
+        } => cmd::validate(&files, deny_warnings),
         Command::Run {
             scenario,
             seed,
@@ -219,15 +236,26 @@ fn main() -> ExitCode {
             print_resolved,
             policy,
             metric_map,
+            deny_warnings,
         } => match policy {
-            None => cmd::run(&scenario, seed, &out, print_resolved),
+            None => cmd::run(&scenario, seed, &out, print_resolved, deny_warnings),
             Some(p) => {
                 experiment::load_with_policy(&scenario, &p, metric_map.as_deref()).and_then(|sc| {
+                    let warnings = experiment::policy_run_warnings(&sc, &scenario, &p)?;
                     let mut again = format!(" --policy {}", p.display());
                     if let Some(m) = &metric_map {
                         again.push_str(&format!(" --metric-map {}", m.display()));
                     }
-                    cmd::run_loaded(sc, &scenario, &again, seed, &out, print_resolved)
+                    cmd::run_loaded(
+                        sc,
+                        &scenario,
+                        &again,
+                        seed,
+                        &out,
+                        print_resolved,
+                        &warnings,
+                        deny_warnings,
+                    )
                 })
             }
         },
@@ -240,6 +268,7 @@ fn main() -> ExitCode {
             seeds,
             shard,
             out,
+            deny_warnings,
         } => experiment::compare(
             &scenario,
             &policies,
@@ -247,6 +276,7 @@ fn main() -> ExitCode {
             &seeds,
             shard.as_deref(),
             &out,
+            deny_warnings,
         ),
         Command::Sweep {
             scenario,
@@ -256,6 +286,7 @@ fn main() -> ExitCode {
             seeds,
             shard,
             out,
+            deny_warnings,
         } => experiment::sweep(
             &scenario,
             policy.as_deref().map(|p| (p, metric_map.as_deref())),
@@ -263,6 +294,7 @@ fn main() -> ExitCode {
             &seeds,
             shard.as_deref(),
             &out,
+            deny_warnings,
         ),
         Command::Merge { dirs, out } => experiment::merge(&dirs, &out),
         Command::Report { dir } => experiment::report(&dir),

@@ -50,7 +50,7 @@ pub const SUMMARY_FORMAT: &str = "shakedown-experiment-summary/1";
 /// are read back by serde ([`Summary`]'s own field names; `policy_kind` is
 /// `policy`).
 type Column = (&'static str, fn(&Summary) -> String);
-const SUMMARY_COLUMNS: [Column; 23] = [
+const SUMMARY_COLUMNS: [Column; 32] = [
     ("policy_kind", |s| s.policy.clone()),
     ("scenario", |s| s.scenario.clone()),
     ("change", |s| s.change.clone()),
@@ -69,6 +69,25 @@ const SUMMARY_COLUMNS: [Column; 23] = [
         s.failed_requests_during_rollout.to_string()
     }),
     ("success_rate", |s| s.success_rate.to_string()),
+    ("slo_objective", |s| s.slo_objective.to_string()),
+    ("slo_window_s", |s| s.slo_window_s.to_string()),
+    ("slo_worst_success_rate", |s| {
+        s.slo_worst_success_rate.to_string()
+    }),
+    ("slo_met", |s| s.slo_met.to_string()),
+    ("error_budget_burned", |s| s.error_budget_burned.to_string()),
+    ("failed_requests_due_to_change", |s| {
+        opt_int(s.failed_requests_due_to_change)
+    }),
+    ("failed_requests_due_to_change_during_rollout", |s| {
+        opt_int(s.failed_requests_due_to_change_during_rollout)
+    }),
+    ("failed_requests_due_to_change_after_rollout", |s| {
+        opt_int(s.failed_requests_due_to_change_after_rollout)
+    }),
+    ("host_hours_unavailable_due_to_change", |s| {
+        opt(s.host_hours_unavailable_due_to_change)
+    }),
     ("peak_hosts_unavailable_pct", |s| {
         s.peak_hosts_unavailable_pct.to_string()
     }),
@@ -94,6 +113,10 @@ pub fn header(m: &Manifest) -> Vec<String> {
 
 /// An optional number: empty when absent.
 fn opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| x.to_string())
+}
+
+fn opt_int(v: Option<i64>) -> String {
     v.map_or(String::new(), |x| x.to_string())
 }
 
@@ -289,7 +312,7 @@ struct JsonRecommendation<'a> {
     runner_up: Option<&'a str>,
     decided_by: Option<&'static str>,
     tie: bool,
-    criteria: [&'static str; 3],
+    criteria: [&'static str; 4],
     /// Pick minus runner-up per criterion, over their common seeds.
     versus: BTreeMap<&'static str, JsonDiff>,
 }
@@ -517,6 +540,7 @@ pub fn fmt_metric(name: &str, v: f64) -> String {
     match name {
         "rollout_duration_s" | "time_to_detect_s" | "time_to_rollback_s" => human_duration(v),
         "success_rate" => format!("{:.4} %", 100.0 * v),
+        "error_budget_burned" => format!("{v:.2}"),
         n if n.ends_with("_pct") => format!("{v:.1} %"),
         _ => {
             if v.abs() >= 100.0 || v == v.trunc() {
@@ -605,6 +629,22 @@ pub fn outcome_counts(a: &Analysis, g: usize) -> String {
         .join(", ")
 }
 
+/// The index of `p_slo_met` in [`PROPORTIONS`].
+fn slo_met_index() -> usize {
+    PROPORTIONS
+        .iter()
+        .position(|p| p.name == "p_slo_met")
+        .expect("p_slo_met is a proportion")
+}
+
+/// The index of a metric in [`METRICS`].
+fn metric_index(name: &str) -> usize {
+    METRICS
+        .iter()
+        .position(|m| m.name == name)
+        .expect("a metric")
+}
+
 /// What separates the pick from the runner-up `q` on one criterion, in
 /// words.
 fn versus_phrase(a: &Analysis, q: usize, d: &PairedDiff, loser: &str) -> String {
@@ -619,8 +659,17 @@ fn versus_phrase(a: &Analysis, q: usize, d: &PairedDiff, loser: &str) -> String 
                 fmt_diff(d.name, d.mean)
             )
         }
-        "requests_failed" => format!(
-            "`{loser}` it failed {} {} requests per run (paired mean {} {ci} over {} seeds; fewer on {}, more on {})",
+        "p_slo_met" => {
+            let c = &a.groups[q].proportions[slo_met_index()];
+            format!(
+                "`{loser}`, which met the scenario's SLO on {} of {}, the difference is clear (paired {} {ci})",
+                group(c.hits as u64),
+                group(c.n as u64),
+                fmt_diff(d.name, d.mean)
+            )
+        }
+        "failed_requests_due_to_change" | "requests_failed" => format!(
+            "`{loser}` the change made {} {} requests fail per run (paired mean {} {ci} over {} seeds, each against the same seed without the change; fewer on {}, more on {})",
             fmt_metric(d.name, d.mean.abs()),
             if d.mean < 0.0 { "fewer" } else { "more" },
             fmt_diff(d.name, d.mean),
@@ -629,7 +678,7 @@ fn versus_phrase(a: &Analysis, q: usize, d: &PairedDiff, loser: &str) -> String 
             group(d.worse as u64)
         ),
         _ => format!(
-            "`{loser}` it finished the rollout {} {} with failed requests not clearly different (paired mean {} {ci} over the {} seeds where both completed)",
+            "`{loser}` it finished the rollout {} {} with the harm to users not clearly different (paired mean {} {ci} over the {} seeds where both completed)",
             fmt_metric(d.name, d.mean.abs()),
             if d.mean < 0.0 { "sooner" } else { "later" },
             fmt_diff(d.name, d.mean),
@@ -658,19 +707,29 @@ pub fn verdict(m: &Manifest, a: &Analysis) -> String {
         )
     };
     let Some(p) = r.pick else {
-        // Not a recommendation: which one did least harm, as a fact.
+        // Not a recommendation: which one did least harm, as a fact (the
+        // harm due to the change where the rows have it).
+        let harm = metric_index("failed_requests_due_to_change");
+        let (i, what) = if a.groups.iter().all(|g| g.metrics[harm].mean.is_nan()) {
+            (
+                metric_index("requests_failed"),
+                "failed the fewest requests",
+            )
+        } else {
+            (harm, "made the fewest requests fail due to the change")
+        };
         let least = (0..a.groups.len())
-            .filter(|&g| !a.groups[g].metrics[0].mean.is_nan())
+            .filter(|&g| !a.groups[g].metrics[i].mean.is_nan())
             .min_by(|&x, &y| {
-                a.groups[x].metrics[0]
+                a.groups[x].metrics[i]
                     .mean
-                    .total_cmp(&a.groups[y].metrics[0].mean)
+                    .total_cmp(&a.groups[y].metrics[i].mean)
             });
         let least = match least {
             Some(g) if a.groups.len() > 1 => format!(
-                " Of them, `{}` failed the fewest requests (mean {} per run).",
+                " Of them, `{}` {what} (mean {} per run).",
                 label(g),
-                fmt_metric("requests_failed", a.groups[g].metrics[0].mean)
+                fmt_metric(METRICS[i].name, a.groups[g].metrics[i].mean)
             ),
             _ => String::new(),
         };
@@ -684,11 +743,22 @@ pub fn verdict(m: &Manifest, a: &Analysis) -> String {
         );
     };
     let completed = &a.groups[p].proportions[0];
+    let slo = &a.groups[p].proportions[slo_met_index()];
+    let harm = a.groups[p].metrics[metric_index("failed_requests_due_to_change")].mean;
+    let harm = if harm.is_nan() {
+        String::new()
+    } else {
+        format!(
+            ", the change making {} requests per run fail (mean, against the same seeds without it)",
+            fmt_metric("failed_requests_due_to_change", harm)
+        )
+    };
     let head = format!(
-        "Pick `{}`: it completed the rollout on {} of {} seeds",
+        "Pick `{}`: it completed the rollout on {} of {} seeds and met the scenario's SLO on {} of them{harm}",
         label(p),
         group(completed.hits as u64),
-        group(completed.n as u64)
+        group(completed.n as u64),
+        group(slo.hits as u64)
     );
     let Some(q) = r.runner_up else {
         let why = if a.groups.len() == 1 {
@@ -714,11 +784,11 @@ pub fn verdict(m: &Manifest, a: &Analysis) -> String {
             )
         }
         None => format!(
-            "{head}. It ties with `{}`: neither completion, failed requests nor rollout duration differs clearly over {} seeds (failed requests {} {}); `{}` has the better point estimates.{not_compared}",
+            "{head}. It ties with `{}`: neither completion, the SLO met, failed requests due to the change nor rollout duration differs clearly over {} seeds (failed requests due to the change {} {}); `{}` has the better point estimates.{not_compared}",
             label(q),
             group(n as u64),
-            by("requests_failed").map_or("–".into(), |d| fmt_diff(d.name, d.mean)),
-            by("requests_failed").map_or("–".into(), |d| fmt_ci(d.name, d.ci, fmt_diff)),
+            by("failed_requests_due_to_change").map_or("–".into(), |d| fmt_diff(d.name, d.mean)),
+            by("failed_requests_due_to_change").map_or("–".into(), |d| fmt_ci(d.name, d.ci, fmt_diff)),
             label(p)
         ),
     }

@@ -189,15 +189,23 @@ fn lede(s: &Summary, policies: &[&str]) -> String {
     )
 }
 
+/// The banner: the policy's outcome and, beside it, the users' verdict
+/// (a rollout can complete while most requests fail); green only when both
+/// are good.
 fn verdict(s: &Summary) -> String {
-    let class = if s.outcome == "completed" {
+    let class = if s.outcome == "completed" && s.slo_met {
         "ok"
     } else {
         "bad"
     };
+    let harm = crate::impact::harm_sentence(s)
+        .map(|h| format!(" {}", esc(&h)))
+        .unwrap_or_default();
     format!(
-        "<p class=\"verdict {class}\"><strong>{}</strong> after {}: {}.</p>\n",
-        esc(s.outcome.as_str()),
+        "<p class=\"verdict {class}\"><strong>{}</strong> ({}). The rollout {} after {}: {}.{harm}</p>\n",
+        esc(&crate::impact::banner(s)),
+        esc(&crate::impact::slo_detail(s)),
+        esc(&s.outcome.as_str().replace('_', " ")),
         esc(&human_duration(s.rollout_duration_s)),
         esc(&s.outcome_reason)
     )
@@ -226,6 +234,35 @@ fn summary_rows() -> Vec<Row> {
             show: |s| s.outcome.to_string(),
             key: |s| f64::from(u8::from(s.outcome == "completed")),
             better: Better::Higher,
+        },
+        Row {
+            name: "SLO",
+            show: |s| crate::impact::slo_headline(s),
+            key: |s| f64::from(u8::from(s.slo_met)),
+            better: Better::Higher,
+        },
+        Row {
+            name: "error budget burned",
+            show: |s| crate::impact::budget(s.error_budget_burned),
+            key: |s| s.error_budget_burned,
+            better: Better::Lower,
+        },
+        Row {
+            name: "failed requests due to the change",
+            show: |s| {
+                s.failed_requests_due_to_change.map_or("–".into(), |v| {
+                    if v < 0 {
+                        format!("−{}", group(v.unsigned_abs()))
+                    } else {
+                        group(v as u64)
+                    }
+                })
+            },
+            key: |s| {
+                s.failed_requests_due_to_change
+                    .map_or(f64::NAN, |v| v as f64)
+            },
+            better: Better::Lower,
         },
         Row {
             name: "rollout duration",

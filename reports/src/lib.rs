@@ -7,6 +7,7 @@
 //! - [`json`] — `summary.json`
 //! - [`csv`] — `timeseries.csv`, `events.csv`
 //! - [`markdown`] — a summary fit for a pull request
+//! - [`impact`] — the users' verdict (SLO, harm due to the change) in words
 //! - [`html`] — a self-contained page with plots, for design reviews
 //! - [`calibrate`] — the calibration lab: power curves, the power calculator
 //! - [`compare`] — experiments (`compare`, `sweep`): rows, manifest, `summary.json`, Markdown, HTML
@@ -19,6 +20,7 @@ pub mod compare;
 pub mod csv;
 pub mod gate;
 pub mod html;
+pub mod impact;
 pub mod json;
 pub mod junit;
 pub mod live;

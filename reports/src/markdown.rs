@@ -32,8 +32,22 @@ pub fn compare(title: &str, runs: &[&Summary]) -> String {
     }
     md.push('\n');
     type Row<'a> = (&'a str, &'a dyn Fn(&Summary) -> String);
-    let rows: [Row; 8] = [
+    let rows: [Row; 11] = [
         ("outcome", &|s| s.outcome.to_string()),
+        ("SLO", &|s| {
+            if s.slo_met {
+                "met".to_string()
+            } else {
+                "breached".to_string()
+            }
+        }),
+        ("error budget burned", &|s| {
+            crate::impact::budget(s.error_budget_burned)
+        }),
+        ("failed requests due to the change", &|s| {
+            s.failed_requests_due_to_change
+                .map_or("–".to_string(), |v| v.to_string())
+        }),
         ("rollout duration", &|s| hours(s.rollout_duration_s)),
         ("failed requests", &|s| s.requests_failed.to_string()),
         ("… during the rollout", &|s| {
@@ -71,7 +85,19 @@ pub fn compare(title: &str, runs: &[&Summary]) -> String {
     md
 }
 
-/// A short summary of one run.
+/// A short summary of one run: the policy's outcome and the users' verdict
+/// first, then the table.
 pub fn run(s: &Summary) -> String {
-    compare(&format!("shakedown run: {}", s.scenario), &[s])
+    let table = compare(&format!("shakedown run: {}", s.scenario), &[s]);
+    let (title, rest) = table.split_once("\n\n").unwrap_or((&table, ""));
+    let mut md = format!(
+        "{title}\n\n**{}** ({}).",
+        crate::impact::banner(s),
+        crate::impact::slo_detail(s)
+    );
+    if let Some(h) = crate::impact::harm_sentence(s) {
+        let _ = write!(md, " {h}");
+    }
+    let _ = write!(md, "\n\n{rest}");
+    md
 }

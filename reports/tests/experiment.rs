@@ -13,7 +13,7 @@ use shakedown_reports::plots_experiment as px;
 use shakedown_sim::experiment::{GroupDef, Kind, Manifest, Param, SeedSet, MANIFEST_FORMAT};
 use shakedown_sim::record::Summary;
 use shakedown_sim::scenario::{IntOrPercent, PolicySpec};
-use shakedown_sim::{run, RunOptions, Scenario};
+use shakedown_sim::{RunOptions, Scenario};
 use std::path::{Path, PathBuf};
 
 const TINY: &str = r#"
@@ -67,15 +67,17 @@ fn rolling(n: u32) -> PolicySpec {
     }
 }
 
-/// Runs `scenarios` (one per group) on every seed, seed-major.
+/// Runs `scenarios` (one per group) on every seed, seed-major, each
+/// against its seed's world without the change, as `compare` runs them.
 fn rows(scenarios: &[Scenario], seeds: &SeedSet) -> Vec<Summary> {
     seeds
         .seeds
         .iter()
         .flat_map(|&seed| {
-            scenarios
-                .iter()
-                .map(move |sc| run(sc, RunOptions::summary_only(seed)).summary)
+            scenarios.iter().map(move |sc| {
+                let base = shakedown_sim::world::baseline(sc, seed);
+                shakedown_sim::world::run_against(sc, RunOptions::summary_only(seed), &base).summary
+            })
         })
         .collect()
 }

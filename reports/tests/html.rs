@@ -282,7 +282,10 @@ fn compare_report_has_one_column_per_run() {
         .lines()
         .filter(|l| l.starts_with("<tr><th scope=\"row\">"))
         .collect();
-    assert_eq!(rows.len(), 8);
+    // outcome, SLO, error budget, failed due to the change, duration,
+    // failed, during the rollout, requests, success rate, peak
+    // unavailable, on the new version.
+    assert_eq!(rows.len(), 11);
     for row in &rows {
         assert_eq!(count(row, "<td"), 2, "{row}");
     }
@@ -330,4 +333,54 @@ fn compare_report_of_nothing() {
     let page = html::compare_report("empty", &[]);
     assert_self_contained(&page);
     assert!(page.contains("No runs to compare."));
+}
+
+/// The single run's banner says the users' verdict beside the policy's
+/// outcome: a blue-green rollout that completes while 90 % of requests
+/// fail is not a green "completed".
+#[test]
+fn a_completed_rollout_that_breaches_the_slo_says_so_in_its_banner() {
+    let sc = Scenario::parse(
+        include_str!("../../scenarios/blue-green-crash-under-load.toml"),
+        "blue-green-crash-under-load.toml",
+    )
+    .unwrap();
+    let base = shakedown_sim::world::baseline(&sc, sc.seed);
+    let rec = shakedown_sim::world::run_against(&sc, RunOptions::full(sc.seed), &base);
+    let s = &rec.summary;
+    assert_eq!(s.outcome, "completed");
+    assert!(!s.slo_met);
+    let page = html::run_report(&rec);
+    let banner = &page[page.find("<p class=\"verdict").unwrap()..];
+    let banner = &banner[..banner.find("</p>").unwrap()];
+    assert!(banner.starts_with("<p class=\"verdict bad\">"), "{banner}");
+    assert!(
+        banner.contains("<strong>completed — SLO breached: 90.4 % of requests failed</strong>"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("failed requests ("),
+        "names the harm: {banner}"
+    );
+    let md = shakedown_reports::markdown::run(s);
+    assert!(
+        md.contains("**completed — SLO breached: 90.4 % of requests failed**"),
+        "{md}"
+    );
+
+    // rolling-basic completes, but fails 0.20 % of its requests: over a
+    // 99.9 % objective, under a 99 % one.
+    let verdict_of = |sc: &Scenario| {
+        let base = shakedown_sim::world::baseline(sc, sc.seed);
+        let rec = shakedown_sim::world::run_against(sc, RunOptions::full(sc.seed), &base);
+        let page = html::run_report(&rec);
+        let b = &page[page.find("<p class=\"verdict").unwrap()..];
+        b[..b.find("</p>").unwrap()].to_string()
+    };
+    let mut sc = scenario();
+    let b = verdict_of(&sc);
+    assert!(b.starts_with("<p class=\"verdict bad\"><strong>completed — SLO breached: 0.20 % of requests failed</strong>"), "{b}");
+    sc.slo.success_rate = 0.99;
+    let b = verdict_of(&sc);
+    assert!(b.starts_with("<p class=\"verdict ok\"><strong>completed — SLO met: 0.20 % of requests failed</strong> (objective 99 % of requests succeed"), "{b}");
 }

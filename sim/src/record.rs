@@ -38,6 +38,44 @@ pub struct Summary {
     /// Failed requests between the rollout's start and its finish.
     pub failed_requests_during_rollout: u64,
     pub success_rate: f64,
+    /// The scenario's objective (`[slo] success_rate`).
+    #[serde(default)]
+    pub slo_objective: f64,
+    /// The window it holds over (`[slo] window`; the run's duration by
+    /// default).
+    #[serde(default)]
+    pub slo_window_s: f64,
+    /// The success rate of the worst window (of the whole run, by default).
+    #[serde(default)]
+    pub slo_worst_success_rate: f64,
+    /// Whether every window met the objective: the users' verdict on the
+    /// change, whatever the policy's outcome.
+    #[serde(default)]
+    pub slo_met: bool,
+    /// Failed requests over the run's error budget (`1 − objective` of its
+    /// requests): 1 is the whole budget, above 1 over it.
+    #[serde(default)]
+    pub error_budget_burned: f64,
+    /// Failed requests minus those of the same seed's world without the
+    /// change (common random numbers: the same traffic and faults); null
+    /// unless the counterfactual was run. Can be negative: a harmless
+    /// change differs from its baseline by sampling noise of either sign.
+    #[serde(default)]
+    pub failed_requests_due_to_change: Option<i64>,
+    /// The same, over the ticks between the rollout's start and its finish.
+    #[serde(default)]
+    pub failed_requests_due_to_change_during_rollout: Option<i64>,
+    /// The same, after the rollout finished (a bad version left in place).
+    #[serde(default)]
+    pub failed_requests_due_to_change_after_rollout: Option<i64>,
+    /// Host-hours not serving, minus the baseline's: the capacity the change
+    /// cost (draining, upgrading, restarting, broken, crashed hosts).
+    #[serde(default)]
+    pub host_hours_unavailable_due_to_change: Option<f64>,
+    /// How many distinct hosts each fault rule hit, in `[[faults]]` order
+    /// (empty without faults; not a column of an experiment's rows file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault_hits: Vec<FaultHits>,
     /// Highest share of the fleet not serving at any tick.
     pub peak_hosts_unavailable_pct: f64,
     /// Hosts on the new version at the end, in percent of all live hosts.
@@ -65,6 +103,17 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub audit_rows_dropped: u64,
     pub shakedown_version: String,
+}
+
+/// How many hosts one `[[faults]]` rule hit in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultHits {
+    /// `faults[i]`, as errors and warnings name it.
+    pub fault: String,
+    pub kind: String,
+    /// Distinct hosts the rule fired on (broke, made fail, crashed); 0 for
+    /// a registry outage, which hits no host.
+    pub hosts: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -22,10 +22,13 @@
 use crate::faults::{Arrival, Effect, FaultRule, Faults, HostFacts};
 use crate::policy::Policy;
 use crate::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
+use crate::record::FaultHits;
 use crate::record::{AuditKind, RunRecord, TickRow};
 use crate::rng::{Rng, Streams};
 pub use crate::rollout::RunOptions;
-use crate::rollout::{AuditLog, End, EnvFacts, Environment, HostRef, Picker, Place, Rollout};
+use crate::rollout::{
+    AuditLog, Baseline, End, EnvFacts, Environment, HostRef, Picker, Place, Rollout,
+};
 use crate::scenario::Scenario;
 use crate::sched::Scheduler;
 use crate::time::{SimDuration, SimTime};
@@ -173,6 +176,8 @@ pub struct World<'s> {
     outage_noted: Option<usize>,
     /// Scheduled chaos (`run_with_chaos`).
     chaos: Vec<crate::chaos::Fault>,
+    /// Per fault rule, a bit per host it hit (`summary.fault_hits`).
+    hits: Vec<Vec<u64>>,
 }
 
 /// Runs a scenario to the end and returns its record, with the chaos its
@@ -228,7 +233,70 @@ fn run_with(mut rollout: Rollout<'_>, chaos: &[crate::chaos::Fault]) -> RunRecor
     let end = SimTime::ZERO + sc.duration;
     world.process_events_until(end, rollout.log());
     let facts = world.facts();
-    rollout.finish(end, End::Time, facts)
+    let mut rec = rollout.finish(end, End::Time, facts);
+    rec.summary.fault_hits = world.fault_hits();
+    rec
+}
+
+/// Runs a scenario with its own policy and attributes harm to the change
+/// against `baseline` (from [`baseline`] with the same scenario and seed).
+pub fn run_against(sc: &Scenario, opts: RunOptions, baseline: &Baseline) -> RunRecord {
+    run_with(
+        Rollout::new(sc, opts).against(baseline),
+        &chaos_schedule(sc, opts.seed),
+    )
+}
+
+/// A scenario's world with seed `seed` and without the change: the policy
+/// is never consulted, so no host is told to move; the traffic and the
+/// faults are drawn as in every run of that seed (common random numbers).
+/// Runs whose scenarios differ only in the policy and the change's timings
+/// share it ([`baseline_key`]).
+pub fn baseline(sc: &Scenario, seed: u64) -> Baseline {
+    let mut rollout =
+        Rollout::with_policy(sc, RunOptions::summary_only(seed), Box::new(NoChange)).tracing();
+    let mut world = World::new(sc, seed, SimDuration::ZERO);
+    world.schedule_chaos(&chaos_schedule(sc, seed));
+    world.arm_all();
+    while let Some(t) = rollout.next_tick() {
+        world.process_events_until(t, rollout.log());
+        rollout.tick(t, &mut world);
+    }
+    rollout
+        .take_trace()
+        .expect("a tracing rollout keeps its trace")
+}
+
+/// What the no-change world of a scenario depends on: two scenarios with
+/// the same key have the same [`baseline`] for every seed. The policy and
+/// how hosts move (drain, install, restart and provision times, mode) do
+/// not matter where no host moves; everything else may.
+pub fn baseline_key(sc: &Scenario) -> String {
+    let mut s = sc.clone();
+    s.policy = crate::policy::spec::PolicySpec::AllAtOnce {};
+    s.change.mode = crate::protocol::ChangeMode::InPlace;
+    s.change.start_at = SimDuration::ZERO;
+    s.change.drain = SimDuration::ZERO;
+    let zero = crate::dist::DurationDist::fixed(SimDuration::ZERO);
+    s.change.install_time = zero;
+    s.change.restart_time = zero;
+    s.change.provision_time = zero;
+    s.to_toml()
+}
+
+/// The policy of a [`baseline`]: never moves a host, never finishes.
+struct NoChange;
+
+impl Policy for NoChange {
+    fn kind(&self) -> &'static str {
+        "no-change"
+    }
+    fn decide(
+        &mut self,
+        _obs: &crate::protocol::Observation<'_>,
+        _out: &mut Vec<crate::protocol::Action>,
+    ) {
+    }
 }
 
 impl<'s> World<'s> {
@@ -309,9 +377,53 @@ impl<'s> World<'s> {
             endpoint_now: Vec::new(),
             outage_noted: None,
             chaos: Vec::new(),
+            hits: vec![Vec::new(); sc.faults.len()],
             shares,
             min_ready,
         }
+    }
+
+    /// Fault rule `rule` hit host `h`.
+    fn hit(&mut self, rule: usize, h: u32) {
+        let bits = &mut self.hits[rule];
+        let (word, bit) = (h as usize / 64, h % 64);
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        bits[word] |= 1 << bit;
+    }
+
+    /// How many hosts each fault rule hit. A regression hits every host that
+    /// ran its version; a registry outage hits none.
+    fn fault_hits(&self) -> Vec<FaultHits> {
+        // Hosts past the initial fleet were provisioned on the new version.
+        let initial = self.sc.host_count() as usize;
+        let ran = |version: &str| -> u64 {
+            let old = version == self.sc.change.from;
+            let new = version == self.sc.change.to;
+            self.hosts
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| {
+                    let ever_new = h.cohort == Cohort::New || h.moves > 0;
+                    (new && ever_new) || (old && *i < initial)
+                })
+                .count() as u64
+        };
+        self.sc
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| FaultHits {
+                fault: format!("faults[{i}]"),
+                kind: rule.name().to_string(),
+                hosts: match rule {
+                    FaultRule::Regression { version, .. } => ran(version),
+                    FaultRule::RegistryOutage { .. } => 0,
+                    _ => self.hits[i].iter().map(|w| w.count_ones() as u64).sum(),
+                },
+            })
+            .collect()
     }
 
     /// Schedules chaos faults (live mode's `[[live.chaos]]` schedule).
@@ -598,14 +710,14 @@ impl<'s> World<'s> {
                 } else {
                     0.0
                 };
-                if let Some((_, limit, recover_after)) = self.faults.load_limit(version) {
+                if let Some((rule, limit, recover_after)) = self.faults.load_limit(version) {
                     let per_host = if serving > 0 {
                         split[c] as f64 / tick_s / serving as f64
                     } else {
                         0.0
                     };
                     if per_host > limit {
-                        self.crash_cohort(t, ri, c, (recover_after, per_host, limit), log);
+                        self.crash_cohort(t, ri, c, (rule, recover_after, per_host, limit), log);
                         m[c] = Sample {
                             requests: split[c],
                             failed: split[c],
@@ -762,6 +874,7 @@ impl World<'_> {
             _ => None,
         });
         if let Some((rule, until)) = broken {
+            self.hit(rule, h);
             self.set_state(h, HostState::Broken);
             let why = match until {
                 Some(d) => format!("containers cannot start; fixed after {d}"),
@@ -784,6 +897,7 @@ impl World<'_> {
             let name = self.faults.rules[rule].name();
             match a {
                 Arrival::Errors { rate, until } => {
+                    self.hit(rule, h);
                     self.add_err(h, rate);
                     let why = match until {
                         Some(d) => format!(
@@ -838,6 +952,7 @@ impl World<'_> {
             } => effect.with_rate(*error_rate),
             _ => return,
         };
+        self.hit(rule, h);
         let name = self.faults.rules[rule].name();
         match effect {
             Effect::FailToStart => {
@@ -919,6 +1034,7 @@ impl World<'_> {
             Some(d) => format!("kernel panic: host and containers down; replaced after {d}"),
             None => "kernel panic: host and containers down; no automatic replacement".into(),
         };
+        self.hit(rule, h);
         log.row(now, AuditKind::Fault, self.place(h), "kernel-panic", &why);
         self.crash(now, h, recovery, HostEv::Replaced);
     }
@@ -1088,7 +1204,7 @@ impl World<'_> {
         now: SimTime,
         role: usize,
         c: usize,
-        (recover_after, rps_per_host, limit): (SimDuration, f64, f64),
+        (rule, recover_after, rps_per_host, limit): (usize, SimDuration, f64, f64),
         log: &mut AuditLog,
     ) {
         let cohort = if c == 0 { Cohort::Old } else { Cohort::New };
@@ -1107,6 +1223,7 @@ impl World<'_> {
         };
         log.row(now, AuditKind::Fault, at, "fails-under-load", &why);
         for h in hosts {
+            self.hit(rule, h);
             self.crash(now, h, Some(recover_after), HostEv::Restarted);
         }
     }

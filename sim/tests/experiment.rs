@@ -299,3 +299,57 @@ fn gate_thresholds_check_every_group_and_regressions_pair_seeds() {
     // A baseline without the group is bad input.
     assert!(threshold::regressions(&th, &current, &base).is_err());
 }
+
+/// Runs of `base()` with the fields the recommendation weighs set by hand:
+/// completed, whether the SLO held, failed requests due to the change,
+/// rollout duration.
+fn judged(seeds: u64, slo_met: bool, harm: i64, duration_s: f64) -> Vec<Summary> {
+    let template = run(&base(), RunOptions::summary_only(1)).summary;
+    (0..seeds)
+        .map(|i| Summary {
+            seed: i,
+            outcome: shakedown_sim::protocol::Outcome::Completed,
+            slo_met,
+            // A little noise so that intervals are intervals.
+            failed_requests_due_to_change: Some(harm + (i % 3) as i64),
+            rollout_duration_s: duration_s + (i % 5) as f64,
+            ..template.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn the_recommendation_weighs_the_users_before_speed() {
+    let labels = vec!["fast-but-breaches".to_string(), "slow-and-safe".to_string()];
+    // Both complete; the faster one breaks the SLO on every seed.
+    let a = analyze(
+        &labels,
+        &[
+            judged(30, false, 50_000, 600.0),
+            judged(30, true, 10, 6000.0),
+        ],
+    );
+    let r = &a.recommendation;
+    assert_eq!(r.pick, Some(1), "{r:?}");
+    assert_eq!(r.decided_by, Some("p_slo_met"));
+    // The SLO alike: the harm due to the change decides, before speed.
+    let a = analyze(
+        &labels,
+        &[
+            judged(30, true, 50_000, 600.0),
+            judged(30, true, 10, 6000.0),
+        ],
+    );
+    assert_eq!(a.recommendation.pick, Some(1));
+    assert_eq!(
+        a.recommendation.decided_by,
+        Some("failed_requests_due_to_change")
+    );
+    // Harm alike too: speed breaks the tie.
+    let a = analyze(
+        &labels,
+        &[judged(30, true, 10, 600.0), judged(30, true, 10, 6000.0)],
+    );
+    assert_eq!(a.recommendation.pick, Some(0));
+    assert_eq!(a.recommendation.decided_by, Some("rollout_duration_s"));
+}

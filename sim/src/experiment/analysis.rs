@@ -38,7 +38,7 @@ pub struct Proportion {
 /// Every distribution metric, in report order. A metric a run does not have
 /// (nothing was detected, nothing rolled back) is NaN for that run and left
 /// out of its statistics: `n` counts the runs that have it.
-pub const METRICS: [Metric; 9] = [
+pub const METRICS: [Metric; 14] = [
     Metric {
         name: "requests_failed",
         title: "failed requests",
@@ -113,14 +113,61 @@ pub const METRICS: [Metric; 9] = [
         better: Better::Lower,
         value: |s| s.time_to_rollback_s.unwrap_or(f64::NAN),
     },
+    // User impact attributed to the change: each run against the same
+    // seed's world without it (NaN in rows written without one).
+    Metric {
+        name: "failed_requests_due_to_change",
+        title: "failed requests due to the change",
+        unit: "requests",
+        better: Better::Lower,
+        value: |s| {
+            s.failed_requests_due_to_change
+                .map_or(f64::NAN, |v| v as f64)
+        },
+    },
+    Metric {
+        name: "failed_requests_due_to_change_during_rollout",
+        title: "failed requests due to the change, during the rollout",
+        unit: "requests",
+        better: Better::Lower,
+        value: |s| {
+            s.failed_requests_due_to_change_during_rollout
+                .map_or(f64::NAN, |v| v as f64)
+        },
+    },
+    Metric {
+        name: "failed_requests_due_to_change_after_rollout",
+        title: "failed requests due to the change, after the rollout",
+        unit: "requests",
+        better: Better::Lower,
+        value: |s| {
+            s.failed_requests_due_to_change_after_rollout
+                .map_or(f64::NAN, |v| v as f64)
+        },
+    },
+    Metric {
+        name: "host_hours_unavailable_due_to_change",
+        title: "host-hours unavailable due to the change",
+        unit: "host-hours",
+        better: Better::Lower,
+        value: |s| s.host_hours_unavailable_due_to_change.unwrap_or(f64::NAN),
+    },
+    Metric {
+        name: "error_budget_burned",
+        title: "error budget burned (1 = all of it)",
+        unit: "budgets",
+        better: Better::Lower,
+        value: |s| s.error_budget_burned,
+    },
 ];
 
 /// Every proportion: first the outcome of the rollout (one of completed,
 /// rolled back, halted, timed out for every run, so their hits sum to the
 /// seeds; a live run cut short is `interrupted`, which no experiment runs),
 /// then every host ending on the new version, and both of those while the
-/// scenario's faults make that version bad ("a bad version reached 100 %").
-pub const PROPORTIONS: [Proportion; 6] = [
+/// scenario's faults make that version bad ("a bad version reached 100 %"),
+/// and last the users' verdict: the scenario's `[slo]` met.
+pub const PROPORTIONS: [Proportion; 7] = [
     Proportion {
         name: "p_completed",
         title: "P(rollout completed)",
@@ -156,6 +203,12 @@ pub const PROPORTIONS: [Proportion; 6] = [
         title: "P(a bad version reached 100 % of hosts)",
         better: Better::Lower,
         hit: |s| s.new_version_bad && s.hosts_on_new_pct >= 100.0,
+    },
+    Proportion {
+        name: "p_slo_met",
+        title: "P(the scenario's SLO met)",
+        better: Better::Higher,
+        hit: |s| s.slo_met,
     },
 ];
 
@@ -241,8 +294,18 @@ pub struct Analysis {
 
 /// The criteria a recommendation weighs, in order: the first whose paired
 /// difference is clear (its 95 % interval excludes 0) decides between two
-/// groups.
-pub const CRITERIA: [&str; 3] = ["p_completed", "requests_failed", "rollout_duration_s"];
+/// groups. Finishing the rollout comes first (a policy that never ships the
+/// change is no answer); then the users: how often the scenario's SLO held,
+/// then the requests the change made fail (against the same seed without
+/// it: a figure that does not grow with the scenario's duration, so two
+/// policies are compared on what they did, not on how long the run was);
+/// speed only breaks what harm leaves tied.
+pub const CRITERIA: [&str; 4] = [
+    "p_completed",
+    "p_slo_met",
+    "failed_requests_due_to_change",
+    "rollout_duration_s",
+];
 
 /// Which group to pick, and why (hyperfine's "X ran N times faster than Y",
 /// for rollout policies).

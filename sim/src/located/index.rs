@@ -192,6 +192,15 @@ impl TomlIndex {
         }
     }
 
+    /// Line and column of the key `path` itself (not of its value, nor of
+    /// a table above it), if it is written.
+    pub fn locate_key(&self, path: &str) -> Option<(usize, usize)> {
+        self.entries
+            .iter()
+            .find(|e| e.path == path)
+            .map(|e| self.line_col(e.offset))
+    }
+
     /// The field path whose line contains `offset`, if any.
     pub fn field_at(&self, offset: usize) -> Option<&str> {
         let (line, _) = self.line_col(offset);

@@ -100,6 +100,20 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
 
 impl std::error::Error for LocatedError {}
 
+/// An input that parses and validates but describes a model that cannot be
+/// right (a fault selector that matches no host, shares that do not sum to
+/// 1, a policy that cannot finish within the run): the run goes ahead, and
+/// the CLI prints it as `warning: file:line:col: `field`: message`
+/// (`--deny-warnings` makes it fatal). Located like a [`LocatedError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning(pub LocatedError);
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Collects validation errors against the file's index.
 pub(crate) struct Checker<'a> {
     pub(crate) file: &'a str,
@@ -123,6 +137,10 @@ impl<'a> Checker<'a> {
             field: field.to_string(),
             message: message.into(),
         }
+    }
+
+    pub(crate) fn warn(&self, field: &str, message: impl Into<String>) -> Warning {
+        Warning(self.err(field, message))
     }
 
     pub(crate) fn positive(&self, field: &str, v: f64) -> Result<f64, LocatedError> {

@@ -25,10 +25,12 @@
 //! [`Rollout::tick`] — the same loop with a different clock.
 
 pub mod audit;
+pub mod harm;
 mod monitor;
 mod picker;
 
 pub use audit::{AuditLog, Place};
+pub use harm::Baseline;
 pub use monitor::Monitor;
 pub use picker::Picker;
 
@@ -168,6 +170,12 @@ pub struct Rollout<'s> {
     peak_unavailable_pct: f64,
     started_at: Option<SimTime>,
     finished: Option<(SimTime, Outcome, String)>,
+    slo: harm::SloTracker,
+    /// The no-change world of this seed, when harm is asked for.
+    baseline: Option<&'s Baseline>,
+    harm: harm::HarmTracker,
+    /// Filled tick by tick when this run is itself a baseline.
+    trace: Option<Baseline>,
 }
 
 impl<'s> Rollout<'s> {
@@ -202,7 +210,30 @@ impl<'s> Rollout<'s> {
             peak_unavailable_pct: 0.0,
             started_at: None,
             finished: None,
+            slo: harm::SloTracker::new(&sc.slo, sc.tick),
+            baseline: None,
+            harm: harm::HarmTracker::default(),
+            trace: None,
         }
+    }
+
+    /// Attributes harm to the change against `baseline`, the same seed's
+    /// world without it (summary fields `*_due_to_change`).
+    pub fn against(mut self, baseline: &'s Baseline) -> Self {
+        self.baseline = Some(baseline);
+        self
+    }
+
+    /// Keeps this run's failed requests and unavailable hosts per tick, as a
+    /// [`Baseline`] for runs with the change ([`Rollout::take_trace`]).
+    pub fn tracing(mut self) -> Self {
+        self.trace = Some(Baseline::default());
+        self
+    }
+
+    /// The trace kept by [`Rollout::tracing`].
+    pub fn take_trace(&mut self) -> Option<Baseline> {
+        self.trace.take()
     }
 
     /// Ends the run this long after the policy finishes instead of at the
@@ -275,11 +306,27 @@ impl<'s> Rollout<'s> {
         // saturated count would be a bug, never a silent wrap.
         self.requests_total = self.requests_total.saturating_add(row.requests);
         self.requests_failed = self.requests_failed.saturating_add(row.failed);
-        if self.started_at.is_some() && self.finished.is_none() {
+        let phase = match (self.started_at, &self.finished) {
+            (None, _) => harm::Phase::Before,
+            (Some(_), None) => harm::Phase::During,
+            (Some(_), Some(_)) => harm::Phase::After,
+        };
+        if phase == harm::Phase::During {
             self.failed_during_rollout = self.failed_during_rollout.saturating_add(row.failed);
         }
+        self.slo.tick(row.requests, row.failed);
         let desired = self.sc.host_count().max(1);
         let unavailable = desired.saturating_sub(row.serving as u64);
+        if let Some(base) = self.baseline {
+            let i = (self.next_tick - 1) as usize;
+            self.harm.tick(base, i, phase, row.failed, unavailable);
+        }
+        if let Some(trace) = &mut self.trace {
+            trace.failed.push(row.failed);
+            trace
+                .unavailable
+                .push(unavailable.min(u32::MAX as u64) as u32);
+        }
         let pct = 100.0 * unavailable as f64 / desired as f64;
         if pct > self.peak_unavailable_pct {
             self.peak_unavailable_pct = pct;
@@ -487,6 +534,8 @@ impl<'s> Rollout<'s> {
         let total_hosts = sc.host_count();
         let milestones = self.policy.milestones();
         let rolled_back = outcome == Outcome::RolledBack;
+        let harm = self.baseline.map(|_| self.harm.finish(sc.tick));
+        let slo_worst = self.slo.worst();
         let summary = Summary {
             scenario: sc.name.clone(),
             seed: self.opts.seed,
@@ -511,6 +560,20 @@ impl<'s> Rollout<'s> {
                 self.requests_total.saturating_sub(self.requests_failed) as f64
                     / self.requests_total as f64
             },
+            slo_objective: sc.slo.success_rate,
+            slo_window_s: sc.slo.window.as_secs_f64(),
+            slo_worst_success_rate: slo_worst,
+            slo_met: slo_worst >= sc.slo.success_rate,
+            error_budget_burned: harm::error_budget_burned(
+                sc.slo.success_rate,
+                self.requests_total,
+                self.requests_failed,
+            ),
+            failed_requests_due_to_change: harm.map(|h| h.failed),
+            failed_requests_due_to_change_during_rollout: harm.map(|h| h.failed_during),
+            failed_requests_due_to_change_after_rollout: harm.map(|h| h.failed_after),
+            host_hours_unavailable_due_to_change: harm.map(|h| h.host_hours_unavailable),
+            fault_hits: Vec::new(),
             peak_hosts_unavailable_pct: self.peak_unavailable_pct,
             hosts_on_new_pct: 100.0 * facts.hosts_on_new as f64 / facts.hosts_live.max(1) as f64,
             hosts_ever_on_new_pct: 100.0 * facts.hosts_ever_new as f64 / total_hosts.max(1) as f64,

@@ -13,7 +13,11 @@
 //! parses back to the same scenario (`shakedown run --print-resolved`).
 
 pub mod live;
+mod policy_file;
 pub mod raw;
+mod warnings;
+
+pub use policy_file::{check_policy_file, is_policy_file};
 
 pub use crate::fleet::{Fleet, Role};
 pub(crate) use crate::located::Checker;
@@ -46,6 +50,8 @@ pub struct Scenario {
     /// The fault catalogue rules active in this world, in order.
     pub faults: Vec<FaultRule>,
     pub monitoring: Monitoring,
+    /// The users' objective: what "the change hurt them" is measured against.
+    pub slo: Slo,
     pub change: Change,
     pub policy: PolicySpec,
     /// Live-mode settings (`[live]`): how the scenario runs as containers,
@@ -61,6 +67,23 @@ pub struct Monitoring {
     /// ticks; the scrape interval is the tick).
     pub lag: SimDuration,
 }
+
+/// The service level objective (`[slo]`): the share of requests that
+/// succeed, over every window of `window` (the whole run by default).
+/// Every run reports whether it was met and how much of the error budget
+/// (`1 − success_rate` of the requests) it burned; it judges the change's
+/// effect on users, not whether the policy finished.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Slo {
+    /// The objective, in (0, 1) (default 0.999).
+    pub success_rate: f64,
+    /// The window the objective holds over, sliding tick by tick; the
+    /// whole run when it is the run's duration (the default) or longer.
+    pub window: SimDuration,
+}
+
+/// The default objective: 99.9 % of requests succeed.
+pub const DEFAULT_SLO: f64 = 0.999;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
@@ -217,7 +240,77 @@ fn toml_error(c: &Checker<'_>, text: &str, e: toml::de::Error) -> ScenarioError 
     if field.is_empty() {
         field = "(file)".to_string();
     }
-    ScenarioError::at_offset(c.file, &c.index, offset, field, &message)
+    let mut e = ScenarioError::at_offset(c.file, &c.index, offset, field, &message);
+    if e.field.starts_with("faults[") {
+        if let Some(better) = fault_element_error(c, text) {
+            return better;
+        }
+    }
+    if unknown.is_some() && !private {
+        // serde reports an unknown key at the table that holds it (a
+        // policy's, read whole): point at the key's own line instead.
+        if let Some((line, column)) = c.index.locate_key(&e.field) {
+            (e.line, e.column) = (line, column);
+        }
+    }
+    e
+}
+
+/// The error of the first `[[faults]]` table that does not deserialise,
+/// located at that table (issue 11: serde reads a tagged table whole, and
+/// `toml` then reports every element's error at the first one). The key is
+/// named when the message names it (unknown, missing) or when exactly one
+/// key of the table holds the value the message quotes.
+fn fault_element_error(c: &Checker<'_>, text: &str) -> Option<ScenarioError> {
+    let doc: toml::Table = toml::from_str(text).ok()?;
+    let faults = doc.get("faults")?.as_array()?;
+    for (i, el) in faults.iter().enumerate() {
+        let Err(err) = el.clone().try_into::<RawFault>() else {
+            continue;
+        };
+        let msg = err.message().trim().replace('\n', "; ");
+        let table = el.as_table();
+        let key = between(&msg, "unknown field `", "`")
+            .or_else(|| between(&msg, "missing field `", "`"))
+            .map(str::to_string)
+            .or_else(|| {
+                let quoted = msg
+                    .strip_prefix("invalid type: ")
+                    .or_else(|| msg.strip_prefix("invalid value: "))?;
+                let shown = quoted.split(", expected").next()?;
+                let mut hits = table?.iter().filter(|(_, v)| {
+                    let lit = match v {
+                        toml::Value::String(s) => format!("string {s:?}"),
+                        toml::Value::Integer(n) => format!("integer `{n}`"),
+                        toml::Value::Float(x) => format!("floating point `{x}`"),
+                        toml::Value::Boolean(b) => format!("boolean `{b}`"),
+                        _ => return false,
+                    };
+                    lit == shown
+                });
+                let (k, _) = hits.next()?;
+                hits.next().is_none().then(|| k.clone())
+            });
+        let field = match &key {
+            Some(k) => format!("faults[{i}].{k}"),
+            None => format!("faults[{i}]"),
+        };
+        // A missing key is at its table; any other at its own line.
+        let at = if msg.starts_with("missing field") {
+            format!("faults[{i}]")
+        } else {
+            field.clone()
+        };
+        let (line, column) = c.index.locate(&at);
+        return Some(ScenarioError {
+            file: c.file.to_string(),
+            line,
+            column,
+            field,
+            message: explain(&msg),
+        });
+    }
+    None
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -468,6 +561,7 @@ fn validate(
             format!("must be at most 1h, got {}", monitoring.lag),
         ));
     }
+    let slo = validate_slo(c, raw.slo, tick, raw.duration)?;
 
     let fleet = Fleet {
         detection_delay: raw
@@ -503,9 +597,40 @@ fn validate(
         traffic,
         faults,
         monitoring,
+        slo,
         change,
         policy,
         live,
+    })
+}
+
+fn validate_slo(
+    c: &Checker<'_>,
+    raw: Option<RawSlo>,
+    tick: SimDuration,
+    duration: SimDuration,
+) -> Result<Slo, ScenarioError> {
+    let (rate, window) = raw.map_or((None, None), |s| (s.success_rate, s.window));
+    let success_rate = rate.unwrap_or(DEFAULT_SLO);
+    if !(success_rate > 0.0 && success_rate < 1.0) {
+        return Err(c.err(
+            "slo.success_rate",
+            format!(
+                "must be a fraction in (0, 1), e.g. 0.999 for 99.9 %, got {success_rate} \
+                 (1 leaves no error budget to measure burn against)"
+            ),
+        ));
+    }
+    let window = window.unwrap_or(duration);
+    if window < tick || window.as_millis() % tick.as_millis() != 0 {
+        return Err(c.err(
+            "slo.window",
+            format!("must be a whole number of ticks ({tick}), got {window}"),
+        ));
+    }
+    Ok(Slo {
+        success_rate,
+        window: window.min(duration),
     })
 }
 

@@ -20,6 +20,8 @@ pub struct RawScenario {
     #[serde(default)]
     pub faults: Vec<RawFault>,
     pub monitoring: Option<RawMonitoring>,
+    /// The users' objective (`[slo]`).
+    pub slo: Option<RawSlo>,
     pub change: RawChange,
     pub policy: crate::policy::spec::RawPolicy,
     /// Live-mode settings (`[live]`).
@@ -113,6 +115,14 @@ pub struct RawEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RawMonitoring {
     pub lag: Option<SimDuration>,
+}
+
+/// `[slo]`: the success-rate objective the users hold the service to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    pub success_rate: Option<f64>,
+    pub window: Option<SimDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,121 @@
+//! The users' verdict on a run, apart from the policy's outcome: whether
+//! the scenario's SLO held, and the harm the change did against the same
+//! seed without it. One wording for the terminal, Markdown and HTML.
+
+use crate::html::group;
+use crate::plots::human_duration;
+use shakedown_sim::record::Summary;
+
+/// A percentage with enough decimals to show a small one.
+pub fn pct(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.1}")
+    } else if v >= 0.1 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// "in the worst 15 min window " when the SLO has a window shorter than
+/// the run, else nothing.
+fn window(s: &Summary) -> String {
+    if s.slo_window_s > 0.0 && s.slo_window_s < s.duration_s {
+        format!("in the worst {} window ", human_duration(s.slo_window_s))
+    } else {
+        String::new()
+    }
+}
+
+/// "SLO met: 0.03 % of requests failed" or "SLO breached: 90.4 % of
+/// requests failed" (of the worst window, when the SLO has one): the
+/// headline beside the policy's outcome. Failures, not successes, are
+/// shown: 99.998 % would round to 100 %.
+pub fn slo_headline(s: &Summary) -> String {
+    let failed = pct(100.0 * (1.0 - s.slo_worst_success_rate));
+    let verdict = if s.slo_met { "met" } else { "breached" };
+    format!("SLO {verdict}: {}{failed} % of requests failed", window(s))
+}
+
+/// An objective as written: 99.9, 99.95, 99.999 (no rounding up to 100).
+fn objective(o: f64) -> String {
+    let s = format!("{:.6}", 100.0 * o);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The objective and the budget burned, e.g. "objective 99.9 % of requests
+/// succeed; 904 × the error budget burned".
+pub fn slo_detail(s: &Summary) -> String {
+    format!(
+        "objective {} % of requests succeed{}; {} the error budget burned",
+        objective(s.slo_objective),
+        if window(s).is_empty() {
+            " over the run".to_string()
+        } else {
+            format!(" in every {} window", human_duration(s.slo_window_s))
+        },
+        budget(s.error_budget_burned)
+    )
+}
+
+/// `0.42 ×` of a budget, or `904 ×`.
+pub fn budget(b: f64) -> String {
+    if b >= 100.0 {
+        format!("{} ×", group(b.round() as u64))
+    } else {
+        format!("{b:.2} ×")
+    }
+}
+
+fn signed(v: i64) -> String {
+    if v < 0 {
+        format!("−{}", group(v.unsigned_abs()))
+    } else {
+        group(v as u64)
+    }
+}
+
+/// The harm attributed to the change, when the run was measured against
+/// its baseline: "The change made 1,234 requests fail (1,000 during the
+/// rollout, 234 after it) and cost 12.5 host-hours of capacity, against
+/// the same seed without it."
+pub fn harm_sentence(s: &Summary) -> Option<String> {
+    let total = s.failed_requests_due_to_change?;
+    let during = s.failed_requests_due_to_change_during_rollout.unwrap_or(0);
+    let after = s.failed_requests_due_to_change_after_rollout.unwrap_or(0);
+    let hours = s.host_hours_unavailable_due_to_change.unwrap_or(0.0);
+    Some(format!(
+        "Due to the change (against the same seed without it): {} failed requests ({} during the rollout, {} after it) and {} host-hours unavailable.",
+        signed(total),
+        signed(during),
+        signed(after),
+        if hours.abs() >= 100.0 {
+            signed(hours.round() as i64)
+        } else {
+            format!("{hours:.1}")
+        }
+    ))
+}
+
+/// The banner: "completed — SLO breached: 90.4 % of requests failed".
+pub fn banner(s: &Summary) -> String {
+    format!(
+        "{} — {}",
+        s.outcome.as_str().replace('_', " "),
+        slo_headline(s)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objectives_are_shown_as_written() {
+        assert_eq!(objective(0.999), "99.9");
+        assert_eq!(objective(0.9995), "99.95");
+        assert_eq!(objective(0.99999), "99.999");
+        assert_eq!(budget(904.2), "904 ×");
+        assert_eq!(budget(0.634), "0.63 ×");
+    }
+}
