@@ -10,7 +10,7 @@
 //! Runs are independent and collected in unit order, so the output is the
 //! same bytes at any thread count (`RAYON_NUM_THREADS`).
 
-use crate::experiment::{progress, with_policy};
+use crate::experiment::progress;
 use crate::input::{self, BadInput};
 use anyhow::Result;
 use rayon::prelude::*;
@@ -63,7 +63,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<ExitCode> {
     let seeds = SeedSet::parse(&a.seeds).map_err(bad)?;
     let (base, text) = input::load_with_text(&a.scenario)?;
     let sc = match &a.policy {
-        Some(p) => with_policy(&text, &a.scenario, p, None)?,
+        Some(p) => crate::manifest::policy_file::with_policy(&text, &a.scenario, p, None)?,
         None => base,
     };
     if !(a.false_fail > 0.0 && a.false_fail < 1.0) {

@@ -1,6 +1,7 @@
 //! The subcommands.
 
 use crate::input::{load, load_with_text, update_out, write_out, BadInput};
+use crate::input::{report_warnings, scenario_warnings};
 use anyhow::Result;
 use shakedown_integration::live::LiveSpec;
 use shakedown_reports::{self as reports, Output};
@@ -46,28 +47,6 @@ const BENCH_SCENARIO: (&str, &str) = (
     "scenarios/fleet-23k.toml",
     include_str!("../../scenarios/fleet-23k.toml"),
 );
-
-/// Prints each warning as `warning: FILE:LINE:COL: `field`: message` on
-/// stderr; with `deny`, any warning is bad input (exit 2).
-pub fn report_warnings(warnings: &[sim::located::Warning], deny: bool) -> Result<()> {
-    for w in warnings {
-        eprintln!("warning: {w}");
-    }
-    if deny && !warnings.is_empty() {
-        return Err(BadInput(format!(
-            "{} warning{} and --deny-warnings",
-            warnings.len(),
-            if warnings.len() == 1 { "" } else { "s" }
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-/// A scenario's warnings, read from the file it was loaded from.
-pub fn scenario_warnings(sc: &Scenario, text: &str, path: &Path) -> Vec<sim::located::Warning> {
-    sc.warnings(text, &path.display().to_string())
-}
 
 pub fn validate(files: &[std::path::PathBuf], deny_warnings: bool) -> Result<ExitCode> {
     let mut bad = 0;

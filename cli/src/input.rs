@@ -145,3 +145,29 @@ fn out_error(dir: &Path, e: std::io::Error) -> anyhow::Error {
     ))
     .into()
 }
+
+/// Prints each warning as `warning: FILE:LINE:COL: `field`: message` on
+/// stderr; with `deny`, any warning is bad input (exit 2).
+pub fn report_warnings(warnings: &[shakedown_sim::located::Warning], deny: bool) -> Result<()> {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    if deny && !warnings.is_empty() {
+        return Err(BadInput(format!(
+            "{} warning{} and --deny-warnings",
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" }
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// A scenario's warnings, read from the file it was loaded from.
+pub fn scenario_warnings(
+    sc: &Scenario,
+    text: &str,
+    path: &Path,
+) -> Vec<shakedown_sim::located::Warning> {
+    sc.warnings(text, &path.display().to_string())
+}

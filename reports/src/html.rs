@@ -11,6 +11,7 @@
 //! The page depends on the records alone (no clock, no environment), so the
 //! same records give the same bytes.
 
+pub use crate::plots::group;
 use crate::plots::{self, human_duration, Scale};
 use shakedown_sim::record::{AuditEvent, RunRecord, Summary};
 use std::fmt::Write;
@@ -626,19 +627,6 @@ pub fn esc(s: &str) -> String {
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
         }
-    }
-    out
-}
-
-/// 2916015 → "2,916,015".
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }

@@ -2,8 +2,7 @@
 //! the scenario's SLO held, and the harm the change did against the same
 //! seed without it. One wording for the terminal, Markdown and HTML.
 
-use crate::html::group;
-use crate::plots::human_duration;
+use crate::plots::{group, human_duration};
 use shakedown_sim::record::Summary;
 
 /// A percentage with enough decimals to show a small one.

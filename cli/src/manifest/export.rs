@@ -39,7 +39,7 @@ pub fn export(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
         crate::input::parse_scenario(&text, path)?
     } else {
         let d = Path::new("(export default scenario)");
-        crate::experiment::with_policy(super::lint::DEFAULT_SCENARIO, d, path, None)?
+        super::policy_file::with_policy(super::lint::DEFAULT_SCENARIO, d, path, None)?
     };
     let out =
         export_scenario(&sc, format).map_err(|m| BadInput(format!("{}: {m}", path.display())))?;

@@ -152,7 +152,7 @@ fn scenario_for(
     files: &[PathBuf],
     metric_map: Option<&Path>,
 ) -> anyhow::Result<Scenario> {
-    crate::experiment::with_policy(sc_text, sc_path, &files[0], metric_map)
+    super::policy_file::with_policy(sc_text, sc_path, &files[0], metric_map)
 }
 
 /// Where the manifest wrote the step or field behind a policy path.

@@ -18,6 +18,7 @@ pub mod export;
 pub mod flagger;
 pub mod lint;
 pub mod metric_map;
+pub mod policy_file;
 pub mod yaml;
 
 use metric_map::MetricMap;
