@@ -603,38 +603,8 @@ fn classify_metric(
     };
     let baseline = outliers(clean(baseline_raw, mc.nan_strategy));
     let canary = outliers(clean(canary_raw, mc.nan_strategy));
-    let mut result = MetricResult {
-        metric: mc.name.clone(),
-        group: mc.group.clone(),
-        n_baseline: baseline.len(),
-        n_canary: canary.len(),
-        u: None,
-        p_value: None,
-        hodges_lehmann: None,
-        ci_lower: None,
-        ci_upper: None,
-        mean_ratio: None,
-        classification: Classification::Pass,
-        critical: false,
-        reason: String::new(),
-    };
-
-    if baseline.is_empty() || canary.is_empty() {
-        let side = match (baseline.is_empty(), canary.is_empty()) {
-            (true, true) => "baseline and canary",
-            (true, false) => "baseline",
-            _ => "canary",
-        };
-        if mc.nan_strategy == NanStrategy::Replace {
-            result.reason = format!("no {side} data; nan_strategy = replace treats this as a pass");
-        } else if mc.must_have_data && !mc.critical {
-            result.classification = Classification::NodataFailure;
-            result.reason = format!("no {side} data for a must_have_data metric");
-        } else {
-            result.classification = Classification::Nodata;
-            result.critical = mc.critical;
-            result.reason = format!("no {side} data");
-        }
+    let (mut result, no_data) = unjudged(mc, baseline.len(), canary.len());
+    if no_data {
         return result;
     }
 
@@ -760,6 +730,51 @@ fn round2(x: f64) -> f64 {
         total += 1;
     }
     (total as f64 / 100.0).copysign(x)
+}
+
+/// A metric's result before its samples are judged, and whether it is
+/// already final: a side without samples is classified as Kayenta does
+/// (no data); otherwise every statistic is still empty. Shared by both
+/// judges.
+pub(crate) fn unjudged(
+    mc: &MetricConfig,
+    n_baseline: usize,
+    n_canary: usize,
+) -> (MetricResult, bool) {
+    let mut result = MetricResult {
+        metric: mc.name.clone(),
+        group: mc.group.clone(),
+        n_baseline,
+        n_canary,
+        u: None,
+        p_value: None,
+        hodges_lehmann: None,
+        ci_lower: None,
+        ci_upper: None,
+        mean_ratio: None,
+        classification: Classification::Pass,
+        critical: false,
+        reason: String::new(),
+    };
+    if n_baseline == 0 || n_canary == 0 {
+        let side = match (n_baseline == 0, n_canary == 0) {
+            (true, true) => "baseline and canary",
+            (true, false) => "baseline",
+            _ => "canary",
+        };
+        if mc.nan_strategy == NanStrategy::Replace {
+            result.reason = format!("no {side} data; nan_strategy = replace treats this as a pass");
+        } else if mc.must_have_data && !mc.critical {
+            result.classification = Classification::NodataFailure;
+            result.reason = format!("no {side} data for a must_have_data metric");
+        } else {
+            result.classification = Classification::Nodata;
+            result.critical = mc.critical;
+            result.reason = format!("no {side} data");
+        }
+        return (result, true);
+    }
+    (result, false)
 }
 
 /// Judge a canary against its baseline.

@@ -296,37 +296,8 @@ fn classify(
             })
             .unzip(),
     };
-    let mut r = MetricResult {
-        metric: mc.name.clone(),
-        group: mc.group.clone(),
-        n_baseline: b.len(),
-        n_canary: c.len(),
-        u: None,
-        p_value: None,
-        hodges_lehmann: None,
-        ci_lower: None,
-        ci_upper: None,
-        mean_ratio: None,
-        classification: Classification::Pass,
-        critical: false,
-        reason: String::new(),
-    };
-    if b.is_empty() || c.is_empty() {
-        let side = match (b.is_empty(), c.is_empty()) {
-            (true, true) => "baseline and canary",
-            (true, false) => "baseline",
-            _ => "canary",
-        };
-        if mc.nan_strategy == NanStrategy::Replace {
-            r.reason = format!("no {side} data; nan_strategy = replace treats this as a pass");
-        } else if mc.must_have_data && !mc.critical {
-            r.classification = Classification::NodataFailure;
-            r.reason = format!("no {side} data for a must_have_data metric");
-        } else {
-            r.classification = Classification::Nodata;
-            r.critical = mc.critical;
-            r.reason = format!("no {side} data");
-        }
+    let (mut r, no_data) = super::judge::unjudged(mc, b.len(), c.len());
+    if no_data {
         return r;
     }
     let (mb, mcn) = (mean(&b), mean(&c));
