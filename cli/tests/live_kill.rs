@@ -337,6 +337,38 @@ fn assert_rolled_down_and_written(sig: &str, code: i32, tag: &str) {
     for f in ["timeseries.csv", "events.csv", "requests.csv", "report.md"] {
         assert!(out.join(f).is_file(), "{f} after {sig}\n{text}");
     }
+    // Issue 15 item 3: the interrupted run's rows were 8–485 requests short
+    // of its summary (they stopped at the last whole tick).
+    let rows = column_sums(&out.join("timeseries.csv"), ["requests", "failed"]);
+    let summed = [
+        summary["requests_total"].as_u64().unwrap(),
+        summary["requests_failed"].as_u64().unwrap(),
+    ];
+    assert_eq!(
+        rows, summed,
+        "timeseries.csv (requests, failed) vs summary.json after {sig}"
+    );
+}
+
+/// Sums of integer columns of a CSV file, by header name.
+fn column_sums<const N: usize>(path: &Path, names: [&str; N]) -> [u64; N] {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let at = names.map(|n| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .unwrap_or_else(|| panic!("no column {n} in {}", path.display()))
+    });
+    let mut sums = [0u64; N];
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        for (s, &i) in sums.iter_mut().zip(&at) {
+            *s += cells[i].parse::<u64>().unwrap();
+        }
+    }
+    sums
 }
 
 // Issue 15 item 1: SIGTERM (what `timeout`, CI cancellation and Kubernetes

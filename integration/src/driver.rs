@@ -39,8 +39,11 @@
 //!
 //! Every request the load generator sends has exactly one outcome; the
 //! run's verdict counts the non-ok ones ("dropped") against the scenario's
-//! budget. Per-tick request counts in `timeseries.csv` are the router's;
-//! the summary's totals are the load generator's.
+//! budget. The policy is shown the routers' per-cohort counts tick by tick
+//! (what monitoring sees); once the load has stopped, the rows of
+//! `timeseries.csv` are recounted from the load generator's per-tick counts
+//! by intended send time (requests after the last tick are one last row),
+//! so they sum to the summary's totals.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -1416,6 +1419,8 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         cfg.max_requests = (peak * run_wall.as_secs_f64() * 1.2) as u64 + 1000;
         cfg.timeout = spec.request_timeout;
         cfg.connections = spec.connections;
+        // Per simulated tick, so the rows can be the load generator's.
+        cfg.interval = Some(clock.to_wall(sc.tick));
         loads.push(tokio::spawn(run_load_until(
             cfg,
             ctx.phase.clone(),
@@ -1476,28 +1481,54 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         }
         while env.tasks.try_join_next().is_some() {}
     }
+    // Stop the load first (in-flight requests complete), then roll down.
+    let load_stopped = Instant::now();
+    load_stop.stop();
+    let mut load = Vec::new();
+    for (gi, h) in loads.into_iter().enumerate() {
+        let name = env.ctx.groups[gi].name.clone();
+        match h.await {
+            Ok(Ok(r)) => load.push((name, r)),
+            Ok(Err(e)) => env
+                .ctx
+                .note_error(format!("load generator for {name}: {e}")),
+            Err(e) => env
+                .ctx
+                .note_error(format!("load generator for {name} panicked: {e}")),
+        }
+    }
+    // The rows are the load generator's counts by intended send time, which
+    // account for every request it sent (the routers' counts, measured tick
+    // by tick, miss requests in flight and those after the last tick, the
+    // last partial one of an interrupted run): requests after the last tick
+    // are one more row, at the moment the load stopped, with the fleet as it
+    // was then.
+    let mut end_t = last_t;
+    {
+        let ticks = rollout.ticks_processed() as usize;
+        let mut per_tick = vec![(0u64, 0u64); ticks];
+        let mut tail = (0u64, 0u64);
+        for (_, r) in &load {
+            for (j, &(n, bad)) in r.intervals.iter().enumerate() {
+                let slot = per_tick.get_mut(j + 1).unwrap_or(&mut tail);
+                slot.0 += n;
+                slot.1 += bad;
+            }
+        }
+        let tail = (tail.0 > 0).then(|| {
+            let at = clock.at(load_stopped).max(last_t + sc.tick);
+            end_t = at;
+            let row = env.measure(at, rollout.log());
+            TickRow::traffic(at, row.offered_rps, tail.0, tail.1).with_hosts(&row)
+        });
+        rollout.recount(&per_tick, tail);
+    }
     let LiveFleet {
         ctx,
         mut tasks,
         samples,
         ..
     } = env;
-    let rollout_window = rollout
-        .started_at()
-        .map(|s| (s, rollout.finished().map(|f| f.0)));
-
-    // Stop the load first (in-flight requests complete), then roll down.
-    let load_stopped = Instant::now();
-    load_stop.stop();
-    let mut load = Vec::new();
-    for (gi, h) in loads.into_iter().enumerate() {
-        let name = ctx.groups[gi].name.clone();
-        match h.await {
-            Ok(Ok(r)) => load.push((name, r)),
-            Ok(Err(e)) => ctx.note_error(format!("load generator for {name}: {e}")),
-            Err(e) => ctx.note_error(format!("load generator for {name} panicked: {e}")),
-        }
-    }
     // Background tasks (prober, chaos) stop on `done` and shut their own
     // tasks down; move tasks still waiting on a drain or a gate are aborted.
     ctx.done.stop();
@@ -1561,7 +1592,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     let mut dropped = Vec::new();
     let mut outcomes = OutcomeCounts::default();
     let mut per_phase: BTreeMap<String, OutcomeCounts> = BTreeMap::new();
-    let (mut sent, mut failed_in_rollout) = (0u64, 0u64);
+    let mut sent = 0u64;
     for (name, r) in &load {
         sent += r.sent;
         outcomes.merge(&r.outcomes);
@@ -1571,13 +1602,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
             per_phase.entry(p.clone()).or_default().merge(c);
         }
         for x in &r.non_ok {
-            let at = clock.to_sim(x.intended);
-            let time = SimTime::ZERO + at;
-            if let Some((s, f)) = rollout_window {
-                if time >= s && f.is_none_or(|f| time <= f) {
-                    failed_in_rollout += 1;
-                }
-            }
+            let time = SimTime::ZERO + clock.to_sim(x.intended);
             dropped.push(DroppedRequest {
                 role: name.clone(),
                 id: x.id,
@@ -1593,24 +1618,22 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     }
     dropped.sort_by(|a, b| a.intended_s.total_cmp(&b.intended_s).then(a.id.cmp(&b.id)));
     let non_ok = outcomes.non_ok();
-    // The harness's summary; requests are the load generator's, which
-    // accounts for every request it sent (the routers' per-tick counts are
-    // in the rows).
+    // The harness's summary, over the recounted rows: its requests are the
+    // load generator's.
     let how = if interrupted {
         End::Interrupted
     } else {
         End::Time
     };
-    let mut record = rollout.finish(last_t, how, facts);
-    let summary = &mut record.summary;
-    summary.requests_total = sent;
-    summary.requests_failed = non_ok;
-    summary.failed_requests_during_rollout = failed_in_rollout;
-    summary.success_rate = if sent == 0 {
-        1.0
-    } else {
-        (sent - non_ok) as f64 / sent as f64
-    };
+    let record = rollout.finish(end_t, how, facts);
+    debug_assert_eq!(
+        (
+            record.summary.requests_total,
+            record.summary.requests_failed
+        ),
+        (sent, non_ok),
+        "the rows account for every request sent"
+    );
     let live = LiveSummary {
         mode: "live",
         run_id: run_id.to_string(),

@@ -335,6 +335,10 @@ pub struct LoadConfig {
     pub record_all: bool,
     /// Cap on kept non-ok records; counts stay exact beyond it (default 100 000).
     pub max_non_ok_records: usize,
+    /// Also count requests and non-ok outcomes per interval of this length,
+    /// by intended send time ([`LoadReport::intervals`]; default none). Live
+    /// mode sets one simulated tick, so its rows sum to the totals.
+    pub interval: Option<Duration>,
 }
 
 impl LoadConfig {
@@ -354,6 +358,7 @@ impl LoadConfig {
             precise_timer: true,
             record_all: false,
             max_non_ok_records: 100_000,
+            interval: None,
         }
     }
 }
@@ -576,6 +581,10 @@ pub struct LoadReport {
     pub records: Vec<RequestRecord>,
     /// Per-second aggregates.
     pub timeline: Vec<TimeBucket>,
+    /// (requests, non-ok) per [`LoadConfig::interval`] by intended send
+    /// time: entry `i` covers `[i·interval, (i+1)·interval)`. They sum to
+    /// `sent` and `outcomes.non_ok()`. Empty without an interval.
+    pub intervals: Vec<(u64, u64)>,
     /// Outcomes per phase tag (tag at intended send time).
     pub per_phase: BTreeMap<String, OutcomeCounts>,
     /// Outcomes per `x-backend` (requests without the header are not in it).
@@ -979,6 +988,7 @@ struct Shared {
     timeout: Duration,
     record_all: bool,
     max_non_ok_records: usize,
+    interval: Option<f64>,
     start: Instant,
     schedule: Mutex<Schedule>,
     stop: StopToken,
@@ -1088,6 +1098,7 @@ struct WorkerStats {
     non_ok_dropped: u64,
     records: Vec<RequestRecord>,
     timeline: Vec<TimeBucket>,
+    intervals: Vec<(u64, u64)>,
     per_phase: HashMap<Arc<str>, OutcomeCounts>,
     per_backend: HashMap<String, OutcomeCounts>,
     connections_opened: u64,
@@ -1116,6 +1127,7 @@ impl WorkerStats {
             non_ok_dropped: 0,
             records: Vec::new(),
             timeline: Vec::new(),
+            intervals: Vec::new(),
             per_phase: HashMap::new(),
             per_backend: HashMap::new(),
             connections_opened: 0,
@@ -1171,6 +1183,14 @@ impl WorkerStats {
         if let Some(a) = actual {
             let s = a.saturating_duration_since(shared.start).as_secs() as usize;
             self.bucket(s).dispatched += 1;
+        }
+        if let Some(w) = shared.interval {
+            let i = (t / w) as usize;
+            if self.intervals.len() <= i {
+                self.intervals.resize(i + 1, (0, 0));
+            }
+            self.intervals[i].0 += 1;
+            self.intervals[i].1 += u64::from(outcome != Outcome::Ok);
         }
         match self.per_phase.get_mut(&**phase) {
             Some(c) => c.add(outcome),
@@ -1419,6 +1439,10 @@ pub async fn run_load_until(
         body: config.body.clone(),
         timeout: config.timeout,
         record_all: config.record_all,
+        interval: config
+            .interval
+            .map(|d| d.as_secs_f64())
+            .filter(|w| *w > 0.0),
         max_non_ok_records: config.max_non_ok_records,
         start,
         schedule: Mutex::new(Schedule::new(&config.rate, config.max_requests, end)),
@@ -1466,6 +1490,7 @@ pub async fn run_load_until(
     let mut non_ok_dropped = 0;
     let mut records = Vec::new();
     let mut timeline: Vec<TimeBucket> = Vec::new();
+    let mut intervals: Vec<(u64, u64)> = Vec::new();
     let mut per_phase: BTreeMap<String, OutcomeCounts> = BTreeMap::new();
     let mut per_backend: BTreeMap<String, OutcomeCounts> = BTreeMap::new();
     let mut connections_opened = 0;
@@ -1492,6 +1517,13 @@ pub async fn run_load_until(
                 }));
             }
             timeline[i].merge(b);
+        }
+        if intervals.len() < w.intervals.len() {
+            intervals.resize(w.intervals.len(), (0, 0));
+        }
+        for (sum, c) in intervals.iter_mut().zip(&w.intervals) {
+            sum.0 += c.0;
+            sum.1 += c.1;
         }
         for (k, v) in w.per_phase {
             per_phase.entry(k.to_string()).or_default().merge(&v);
@@ -1539,6 +1571,7 @@ pub async fn run_load_until(
         non_ok_dropped,
         records,
         timeline,
+        intervals,
         per_phase,
         per_backend,
         duration,

@@ -94,6 +94,26 @@ fn check_accounting(name: &str, rec: &LiveRecord) {
         "{name}"
     );
     assert_eq!(rec.live.requests_dropped, outcomes.non_ok(), "{name}");
+    // Issue 15 item 3: the rows of timeseries.csv sum to the summary, the
+    // requests after the last whole tick included (an interrupted run's
+    // last moments were missing: 8–485 requests short).
+    let rows = rec
+        .record
+        .ticks
+        .iter()
+        .fold((0, 0), |(r, f), t| (r + t.requests, f + t.failed));
+    assert_eq!(
+        rows,
+        (
+            rec.record.summary.requests_total,
+            rec.record.summary.requests_failed
+        ),
+        "{name}: timeseries rows (requests, failed) vs the summary"
+    );
+    assert!(
+        rec.record.summary.failed_requests_during_rollout <= rec.record.summary.requests_failed,
+        "{name}"
+    );
     for (role, r) in &rec.load {
         assert_eq!(r.sent, r.outcomes.total(), "{name}/{role}");
         let per_phase: u64 = r.per_phase.values().map(|c| c.total()).sum();

@@ -285,6 +285,11 @@ impl<'s> Rollout<'s> {
         (self.requests_total, self.requests_failed)
     }
 
+    /// Ticks consulted so far (rows of `timeseries.csv`).
+    pub fn ticks_processed(&self) -> u64 {
+        self.ticks_processed
+    }
+
     /// When the policy started, and when and how it finished.
     pub fn started_at(&self) -> Option<SimTime> {
         self.started_at
@@ -337,6 +342,67 @@ impl<'s> Rollout<'s> {
         if self.finished.is_none() && now >= SimTime::ZERO + self.sc.change.start_at {
             self.consult(now, env);
         }
+    }
+
+    /// Replaces the request counts measured tick by tick with ones known
+    /// only after the run, and adds the interval after the last tick as one
+    /// more row (`tail`, with its counts filled in).
+    ///
+    /// Live mode's environment measures at the routers while the run goes on
+    /// (what monitoring sees, and what the policy was shown); the load
+    /// generator, which accounts for every request it sent, knows each one's
+    /// outcome only once it is back. `per_tick[i]` is (requests, failed) of
+    /// the interval ending at tick `i`, by intended send time. The totals,
+    /// the failed requests during the rollout and the SLO follow the new
+    /// counts, so `timeseries.csv` sums to the summary. The policy's
+    /// decisions are not revisited. Runs measured against a baseline (the
+    /// simulator's) are not recounted: their harm is per tick of the world.
+    pub fn recount(&mut self, per_tick: &[(u64, u64)], tail: Option<TickRow>) {
+        assert!(
+            self.baseline.is_none(),
+            "recount is for runs without a baseline"
+        );
+        assert_eq!(
+            per_tick.len() as u64,
+            self.ticks_processed,
+            "one count per tick processed"
+        );
+        let tick = self.sc.tick;
+        let during = |t: SimTime| {
+            self.started_at.is_some_and(|s| t > s)
+                && self.finished.as_ref().is_none_or(|(f, _, _)| t <= *f)
+        };
+        let mut slo = harm::SloTracker::new(&self.sc.slo, tick);
+        let (mut total, mut failed, mut failed_during) = (0u64, 0u64, 0u64);
+        let mut count = |t: SimTime, (r, f): (u64, u64)| {
+            total = total.saturating_add(r);
+            failed = failed.saturating_add(f);
+            if during(t) {
+                failed_during = failed_during.saturating_add(f);
+            }
+            slo.tick(r, f);
+        };
+        for (i, &c) in per_tick.iter().enumerate() {
+            count(SimTime::from_millis(i as u64 * tick.as_millis()), c);
+        }
+        if let Some(row) = &tail {
+            let t = SimTime::from_millis((row.time_s * 1000.0).round() as u64);
+            count(t, (row.requests, row.failed));
+        }
+        if self.opts.record_ticks {
+            for (row, &(r, f)) in self.ticks.iter_mut().zip(per_tick) {
+                let counted = TickRow::traffic(SimTime::ZERO, 0.0, r, f);
+                row.requests = counted.requests;
+                row.served = counted.served;
+                row.failed = counted.failed;
+                row.success_rate = counted.success_rate;
+            }
+            self.ticks.extend(tail);
+        }
+        self.requests_total = total;
+        self.requests_failed = failed;
+        self.failed_during_rollout = failed_during;
+        self.slo = slo;
     }
 
     fn consult<E: Environment>(&mut self, now: SimTime, env: &mut E) {
