@@ -137,6 +137,9 @@ struct ZoneState {
 struct RoleState {
     counts: Counts,
     stale: [u32; 2],
+    /// Host-milliseconds to add to `stale × tick` for this interval: hosts
+    /// that became stale (or stopped being) part-way through it.
+    stale_ms: [i64; 2],
     /// Σ `err` over serving hosts, per cohort.
     err_sum: [f64; 2],
     zones: Vec<ZoneState>,
@@ -178,6 +181,9 @@ pub struct World<'s> {
     chaos: Vec<crate::chaos::Fault>,
     /// Per fault rule, a bit per host it hit (`summary.fault_hits`).
     hits: Vec<Vec<u64>>,
+    /// How far into the current tick interval the event being handled is
+    /// (ms); 0 for the policy's actions, taken at the tick.
+    into_tick_ms: u64,
 }
 
 /// Runs a scenario to the end and returns its record, with the chaos its
@@ -343,6 +349,7 @@ impl<'s> World<'s> {
             roles.push(RoleState {
                 counts,
                 stale: [0, 0],
+                stale_ms: [0, 0],
                 zones,
                 weight_new: None,
                 next_zone: r.hosts,
@@ -380,6 +387,7 @@ impl<'s> World<'s> {
             hits: vec![Vec::new(); sc.faults.len()],
             shares,
             min_ready,
+            into_tick_ms: 0,
         }
     }
 
@@ -476,13 +484,17 @@ impl<'s> World<'s> {
 
     /// Applies every host event due at or before `t`.
     fn process_events_until(&mut self, t: SimTime, log: &mut AuditLog) {
+        // Events up to `t` fall in the interval the tick at `t` measures.
+        let start = t.as_millis().saturating_sub(self.sc.tick.as_millis());
         while let Some(at) = self.sched.peek_time() {
             if at > t {
                 break;
             }
             let (now, ev) = self.sched.pop().expect("peeked");
+            self.into_tick_ms = now.as_millis().saturating_sub(start);
             self.host_event(now, ev, log);
         }
+        self.into_tick_ms = 0;
     }
 
     /// Where an audit row about host `h` points.
@@ -527,10 +539,15 @@ impl<'s> World<'s> {
             host.stale = stale;
             let r = &mut self.roles[host.role as usize];
             let c = ci(host.cohort);
+            // Counted for the whole interval from the tick on; the part of
+            // it before (stale from now) or after (no longer) is corrected.
+            let part = self.into_tick_ms as i64;
             if stale {
                 r.stale[c] += 1;
+                r.stale_ms[c] -= part;
             } else {
                 r.stale[c] -= 1;
+                r.stale_ms[c] += part;
             }
         }
     }
@@ -684,14 +701,22 @@ impl<'s> World<'s> {
             let lambda = rps * self.shares[ri] * tick_s;
             let n = self.traffic_rng.poisson(lambda);
             let cap = self.sc.fleet.roles[ri].capacity_rps * tick_s;
-            let r = &self.roles[ri];
+            // Stale hosts (down, still routed to) weighted by the share of
+            // the interval they were stale: a host detected 200 ms into it
+            // takes 20 % of a host's traffic, not none.
+            let tick_ms = tick.as_millis() as f64;
+            let r = &mut self.roles[ri];
+            let stale: [f64; 2] = std::array::from_fn(|c| {
+                ((r.stale[c] as f64 * tick_ms + r.stale_ms[c] as f64) / tick_ms).max(0.0)
+            });
+            r.stale_ms = [0, 0];
             let routable =
-                |c: usize| r.counts.by_state[c][HostState::Serving as usize] + r.stale[c];
+                |c: usize| r.counts.by_state[c][HostState::Serving as usize] as f64 + stale[c];
             let (ro, rn) = (routable(0), routable(1));
             let f_new = match r.weight_new {
-                Some(w) if ro > 0 && rn > 0 => w / 100.0,
-                _ if ro + rn == 0 => 0.0,
-                _ => rn as f64 / (ro + rn) as f64,
+                Some(w) if ro > 0.0 && rn > 0.0 => w / 100.0,
+                _ if ro + rn == 0.0 => 0.0,
+                _ => rn / (ro + rn),
             };
             let n_new = self.outcome_rng.binomial(n, f_new);
             let split = [n - n_new, n_new];
@@ -704,7 +729,7 @@ impl<'s> World<'s> {
                 };
                 let r = &self.roles[ri];
                 let serving = r.counts.by_state[c][HostState::Serving as usize];
-                let stale = r.stale[c];
+                let stale = stale[c];
                 let err_share = if serving > 0 {
                     (r.err_sum[c] / serving as f64).clamp(0.0, 1.0)
                 } else {
@@ -1338,19 +1363,19 @@ fn cohort_failures(
     rng: &mut Rng,
     n: u64,
     serving: u32,
-    stale: u32,
+    stale: f64,
     capacity_per_host: f64,
     err_share: f64,
 ) -> u64 {
     if n == 0 {
         return 0;
     }
-    let routed = serving + stale;
-    if routed == 0 {
+    let routed = serving as f64 + stale;
+    if routed == 0.0 {
         return n;
     }
-    let to_stale = if stale > 0 {
-        rng.binomial(n, stale as f64 / routed as f64)
+    let to_stale = if stale > 0.0 {
+        rng.binomial(n, stale / routed)
     } else {
         0
     };

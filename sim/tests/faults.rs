@@ -260,8 +260,10 @@ fn two_replicas_keep_the_service_up_through_crashes() {
         two.ticks.iter().all(|t| t.served > 0),
         "never fully down with 2 replicas"
     );
+    // About 16 crashes in 2 days, each losing the half of ~70 rps routed
+    // to the crashed replica for the 5 s until the proxy notices: ~2e-4.
     assert!(
-        two.summary.success_rate > 0.9999,
+        two.summary.success_rate > 0.9995,
         "{}",
         two.summary.success_rate
     );
