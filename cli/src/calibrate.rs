@@ -1,10 +1,12 @@
 //! `calibrate`: the calibration lab for analysis gates (`docs/CALIBRATE.md`).
 //!
 //! ```text
-//!  scenario [+ --policy] ─▶ sim::experiment::calibrate::prepare (every metric
-//!     dry-run, shape twins) ─▶ one variant per injected regression ─▶ units
-//!     = seeds × injections (seed-major) ─▶ rayon: sim::run + detections per
-//!     unit, collected in unit order ─▶ cells ─▶ reports::calibrate::outputs
+//!  scenario [+ --policy] ─▶ sim::experiment::calibrate::plan (every analysis
+//!     metric dry-run with shape twins in one scenario; each gate check —
+//!     Flagger, linear SLO, waves alarm — alone in its own) ─▶ one variant
+//!     per injected regression ─▶ units = seeds × injections (seed-major)
+//!     ─▶ rayon: sim::run of each plan variant + detections per unit,
+//!     collected in unit order ─▶ cells ─▶ reports::calibrate::outputs
 //! ```
 //!
 //! Runs are independent and collected in unit order, so the output is the
@@ -111,7 +113,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<ExitCode> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(bad)?
     };
-    let (prepared, keys) = cal::prepare(&sc, !a.no_shape_twins).map_err(|e| {
+    let plan = cal::plan(&sc, !a.no_shape_twins).map_err(|e| {
         bad(format!(
             "{}: {e}",
             a.policy.as_deref().unwrap_or(&a.scenario).display()
@@ -127,12 +129,21 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<ExitCode> {
             });
         }
     }
-    let variants: Vec<sim::Scenario> = injections
+    // One scenario per injection and plan variant (the analyses dry-run
+    // together; each gate check alone).
+    let variants: Vec<Vec<sim::Scenario>> = injections
         .iter()
-        .map(|i| cal::inject(&prepared, i))
+        .map(|i| {
+            plan.variants
+                .iter()
+                .map(|v| cal::inject(&v.scenario, i))
+                .collect()
+        })
         .collect();
+    let keys = plan.keys.clone();
     let g = variants.len();
     let total = seeds.len() * g;
+    let runs = total * plan.variants.len();
     eprintln!(
         "calibrate `{}` ({}): {} metric{} × {} regressions × {} seeds = {} runs",
         sc.name,
@@ -141,7 +152,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<ExitCode> {
         if keys.len() == 1 { "" } else { "s" },
         g,
         seeds.len(),
-        total
+        runs
     );
     let t0 = Instant::now();
     let bar = progress(total as u64);
@@ -152,9 +163,10 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<ExitCode> {
                 record_ticks: false,
                 ..RunOptions::full(seeds.seeds[u / g])
             };
-            let rec = sim::run(&variants[u % g], opts);
+            let recs: Vec<sim::RunRecord> =
+                variants[u % g].iter().map(|v| sim::run(v, opts)).collect();
             bar.inc(1);
-            (u % g, cal::detections(&rec, &keys))
+            (u % g, plan.detections(&recs))
         })
         .collect();
     bar.finish_and_clear();
@@ -175,7 +187,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<ExitCode> {
         policy: sc.policy.kind().to_string(),
         policy_file: a.policy.as_ref().map(|p| p.display().to_string()),
         seeds: seeds.spec.clone(),
-        runs: total as u64,
+        runs: runs as u64,
         target: cal::TARGET,
         metrics: keys,
         injections,
@@ -188,7 +200,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<ExitCode> {
     input::write_out(&a.out, &outputs)?;
     let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
     println!(
-        "{total} runs in {dt:.2} s on {} threads; wrote {}/{{{}}}",
+        "{runs} runs in {dt:.2} s on {} threads; wrote {}/{{{}}}",
         rayon::current_num_threads(),
         a.out.display(),
         names.join(",")

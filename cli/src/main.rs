@@ -203,7 +203,8 @@ enum Command {
         metric_map: Option<PathBuf>,
     },
     /// Print a policy (a policy file or a scenario) as an Argo Rollout with
-    /// its AnalysisTemplates, or as a Flagger Canary.
+    /// its AnalysisTemplates, or as a Flagger Canary; a linear ramp as Argo
+    /// canary steps; a sweep's directory: its Pareto-optimal points.
     Export {
         policy_or_scenario: PathBuf,
         #[arg(long, value_enum)]

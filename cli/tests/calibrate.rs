@@ -129,7 +129,7 @@ fn bad_input_exits_2_with_the_reason() {
         ),
         (
             vec!["calibrate", "scenarios/rolling-basic.toml", "--out", o_s],
-            "no analysis metrics to calibrate",
+            "no analysis metrics or checks to calibrate",
         ),
         (
             vec!["calibrate", JUDGES, "--false-fail", "0", "--out", o_s],
@@ -203,4 +203,63 @@ fn judge_method_shape_fails_the_canary_kayenta_passes() {
     bad.extend(["--kind", "errors_per_min=rate"]);
     let b = shakedown_env(&bad, &[]);
     assert_eq!(b.status.code(), Some(2), "{}", text(&b));
+}
+
+#[test]
+fn flagger_checks_linear_slos_and_waves_alarms_are_calibrated_as_gates() {
+    // Each check of a Flagger canary, a linear ramp and waves is measured
+    // alone, as its policy's own gate: one power curve per check.
+    for (scenario, policy, ids) in [
+        (
+            "scenarios/rolling-basic.toml",
+            "scenarios/policies/flagger.toml",
+            vec!["flagger/request-success-rate", "flagger/request-duration"],
+        ),
+        (
+            "scenarios/policies/appconfig/Linear20PercentEvery6Minutes.toml",
+            "scenarios/policies/appconfig/Linear20PercentEvery6Minutes.toml",
+            vec!["slo/alarm: api success rate"],
+        ),
+        (
+            "scenarios/policies/waves.toml",
+            "scenarios/policies/waves.toml",
+            vec!["alarm/5xx"],
+        ),
+    ] {
+        let out = scratch(&format!("gates-{}", ids[0].replace(['/', ':', ' '], "-")));
+        let o = shakedown_env(
+            &[
+                "calibrate",
+                scenario,
+                "--policy",
+                policy,
+                "--seeds",
+                "1..3",
+                "--sizes",
+                "error-rate=0.05",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{policy}: {}", text(&o));
+        let csv = std::fs::read_to_string(out.join("power.csv")).unwrap();
+        for id in &ids {
+            let rows: Vec<&str> = csv
+                .lines()
+                .filter(|l| l.starts_with(&format!("{id},")))
+                .collect();
+            assert_eq!(
+                rows.len(),
+                2,
+                "{policy}: a good and a bad row for {id}\n{csv}"
+            );
+        }
+        // A 5 % error rate is caught by the success-rate checks on every seed.
+        let sr = csv
+            .lines()
+            .find(|l| l.starts_with(&format!("{},", ids[0])) && l.contains(",0.05,"))
+            .unwrap();
+        assert!(sr.contains(",3,3,1,"), "{policy}: {sr}");
+    }
 }

@@ -107,6 +107,19 @@ const RULES: &[(&str, How)] = &[
         How::Run(0),
     ),
     (
+        "shakedown sweep scenarios/policies/appconfig/Linear20PercentEvery6Minutes.toml --param policy.duration=10m,30m,1h --param policy.shape.growth_factor=10,20,50 --seeds 1..20 --out out/velocity",
+        How::Scaled(0, &[("--seeds 1..20", "--seeds 1..2")]),
+    ),
+    ("shakedown export out/velocity --format argo", How::Run(0)),
+    (
+        "shakedown export scenarios/policies/appconfig/Linear20PercentEvery6Minutes.toml --format argo",
+        How::Run(0),
+    ),
+    (
+        "shakedown calibrate scenarios/rolling-basic.toml --policy scenarios/policies/flagger.toml --seeds 1..50 --sizes error-rate=0.005,0.01,0.05 --out out/calibrate-flagger",
+        How::Scaled(0, FEWER_SEEDS_50),
+    ),
+    (
         "shakedown compare fixtures/manifests/world.toml --policy fixtures/manifests/argo-rollouts/appmesh-canary-rollout.yaml --policy fixtures/manifests/flagger/istio-canary.yaml --seeds 1..50 --out out/manifests",
         How::Scaled(0, FEWER_SEEDS_50),
     ),

@@ -752,3 +752,216 @@ fn dry_run_rules_match_as_argo_matches_them() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains(&format!("{p}:10:33: `spec.strategy.canary.steps[0].analysis.dryRun[0].metricName`: dry-run rule `nope` matches no metric")), "{}", err(&o));
 }
+
+/// Minutes in a Go/shakedown duration of whole minutes, hours or seconds
+/// (`6m`, `1h30m`, `30s`).
+fn secs(d: &str) -> u64 {
+    let mut total = 0;
+    let mut num = String::new();
+    for c in d.chars() {
+        match c {
+            '0'..='9' => num.push(c),
+            'h' | 'm' | 's' | 'd' => {
+                let n: u64 = num.parse().unwrap();
+                num.clear();
+                total += n * match c {
+                    'd' => 86400,
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+            }
+            _ => panic!("duration {d}"),
+        }
+    }
+    total
+}
+
+/// `(seconds from the start, weight)` at every setWeight of an imported
+/// canary (`shakedown import`'s TOML), and the pause after the last.
+fn weights_of_import(toml_text: &str) -> (Vec<(u64, u32)>, u64) {
+    let t: toml::Table = toml_text.parse().unwrap();
+    let steps = t["policy"]["steps"].as_array().unwrap();
+    let (mut at, mut out, mut tail) = (0, Vec::new(), 0);
+    for s in steps {
+        if let Some(w) = s.get("set_weight") {
+            out.push((at, w.as_integer().unwrap() as u32));
+            tail = 0;
+        } else if let Some(p) = s.get("pause") {
+            let d = secs(p["duration"].as_str().expect("a timed pause"));
+            at += d;
+            tail += d;
+        } else {
+            panic!("unexpected step {s}");
+        }
+    }
+    (out, tail)
+}
+
+/// `(seconds, target %)` of every recomputation at which the simulator moved
+/// hosts (its audit rows `t = 6m: target 20.0000 % → …`).
+fn ramp_of_run(events_csv: &str) -> Vec<(u64, u32)> {
+    let mut out: Vec<(u64, u32)> = Vec::new();
+    for l in events_csv.lines().filter(|l| l.contains(",linear step ")) {
+        let r = l.split_once("\"t = ").unwrap().1;
+        let (t, rest) = r.split_once(": target ").unwrap();
+        let pct: f64 = rest.split_once(" %").unwrap().0.parse().unwrap();
+        let p = (secs(t), pct.round() as u32);
+        if out.last() != Some(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_linear_ramp_exports_as_the_argo_steps_the_simulator_takes() {
+    // AppConfig's LINEAR 20 % over 30 m and EXPONENTIAL 10 % over 20 m: the
+    // export's setWeight times and weights, imported back, are the shares
+    // the simulator's ramp moved hosts to and when; the bake is the last
+    // pause; the SLO is the background analysis.
+    let dir = scratch("manifests-velocity");
+    for (file, expect, bake) in [
+        (
+            "Linear20PercentEvery6Minutes",
+            vec![(360, 20), (720, 40), (1080, 60), (1440, 80), (1800, 100)],
+            1800,
+        ),
+        (
+            "Canary10Percent20Minutes",
+            vec![(240, 10), (480, 20), (720, 40), (960, 80), (1200, 100)],
+            600,
+        ),
+    ] {
+        let src = format!("scenarios/policies/appconfig/{file}.toml");
+        let o = shakedown(&["export", &src, "--format", "argo"]);
+        assert!(o.status.success(), "{}", err(&o));
+        let yaml = dir.join(format!("{file}.yaml"));
+        std::fs::write(&yaml, out(&o)).unwrap();
+        assert!(out(&o).contains("# not mapped: the ramp upgrades hosts in place"));
+        let i = shakedown(&["import", &yaml.display().to_string()]);
+        assert!(i.status.success(), "{}", err(&i));
+        let imported = out(&i);
+        let (weights, tail) = weights_of_import(&imported);
+        assert_eq!(weights, expect, "{file}: export then import");
+        assert_eq!(tail, bake, "{file}: the bake");
+        let t: toml::Table = imported.parse().unwrap();
+        assert_eq!(
+            t["policy"]["analysis"]["starting_step"].as_integer(),
+            Some(0)
+        );
+        let tname = t["policy"]["analysis"]["template"].as_str().unwrap();
+        let m = &t["analysis"][tname]["metrics"][0];
+        assert_eq!(m["query"].as_str(), Some("success-rate"));
+        assert_eq!(m["success_condition"].as_str(), Some("result >= 0.99"));
+        assert_eq!(m["interval"].as_str(), Some("30s"));
+        assert_eq!(m["failure_limit"].as_integer(), Some(0));
+        // The simulator's own ramp.
+        let run = dir.join(format!("{file}-run"));
+        let r = shakedown(&["run", &src, "--out", &run.display().to_string()]);
+        assert!(r.status.success(), "{}", err(&r));
+        let events = std::fs::read_to_string(run.join("events.csv")).unwrap();
+        assert_eq!(ramp_of_run(&events), expect, "{file}: the simulator's ramp");
+    }
+    // What Argo cannot express is an error naming the field.
+    let p = dir.join("capped.toml");
+    std::fs::write(
+        &p,
+        "[policy]\nkind = \"linear\"\nduration = \"1h\"\nstep = \"30m\"\nmax_pct = 10\n",
+    )
+    .unwrap();
+    let o = shakedown(&["export", &p.display().to_string(), "--format", "argo"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(err(&o).contains("`policy.max_pct`"), "{}", err(&o));
+}
+
+#[test]
+fn a_sweeps_pareto_optimal_ramps_export_as_rollouts() {
+    // argo-rollouts#3169 ("velocity"): sweep a ramp's duration and growth
+    // factor, export the Pareto-optimal completed points as Argo steps.
+    let dir = scratch("manifests-velocity-sweep");
+    let d = dir.join("sweep").display().to_string();
+    let o = shakedown(&[
+        "sweep",
+        "scenarios/policies/appconfig/Linear20PercentEvery6Minutes.toml",
+        "--param",
+        "policy.duration=10m,30m",
+        "--param",
+        "policy.shape.growth_factor=20,50",
+        "--seeds",
+        "1..2",
+        "--out",
+        &d,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep/summary.json")).unwrap())
+            .unwrap();
+    let mut optimal: Vec<String> = Vec::new();
+    for f in summary["pareto"].as_array().unwrap() {
+        for g in f["groups"].as_array().unwrap() {
+            let g = g.as_str().unwrap().to_string();
+            if !optimal.contains(&g) {
+                optimal.push(g);
+            }
+        }
+    }
+    assert!(!optimal.is_empty());
+    let e = shakedown(&["export", &d, "--format", "argo"]);
+    assert!(e.status.success(), "{}", err(&e));
+    let text = out(&e);
+    let chunks: Vec<&str> = text.split("# sweep point `").skip(1).collect();
+    assert_eq!(chunks.len(), optimal.len(), "{text}");
+    for (chunk, label) in chunks.iter().zip(&optimal) {
+        assert!(chunk.starts_with(&format!("{label}`")), "{chunk}");
+        // The point's values, from its comment line.
+        let head = chunk.lines().next().unwrap();
+        let duration = secs(
+            head.split("policy.duration=")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap(),
+        );
+        let g: u32 = head
+            .split("policy.shape.growth_factor=")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let n = 100_u32.div_ceil(g);
+        let expect: Vec<(u64, u32)> = (1..=n)
+            .map(|k| ((k as u64 * duration).div_ceil(n as u64), (k * g).min(100)))
+            .collect();
+        // Each Rollout imports alone, with the steps of its ramp.
+        let yaml = dir.join(format!("point-{}.yaml", label.replace([' ', '='], "_")));
+        let body = chunk.split_once('\n').unwrap().1.trim_end_matches("---\n");
+        std::fs::write(&yaml, body).unwrap();
+        let i = shakedown(&["import", &yaml.display().to_string()]);
+        assert!(i.status.success(), "{label}: {}\n{body}", err(&i));
+        assert_eq!(weights_of_import(&out(&i)).0, expect, "{label}");
+        // Template names are the Rollout's own (several go in one stream).
+        assert!(
+            body.contains("templateName: appconfig-linear20percentevery6minutes-"),
+            "{body}"
+        );
+    }
+    // A compare directory is refused with the reason.
+    let c = dir.join("compare").display().to_string();
+    let o = shakedown(&[
+        "compare",
+        "scenarios/policies/appconfig/Linear20PercentEvery6Minutes.toml",
+        "--seeds",
+        "1",
+        "--out",
+        &c,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = shakedown(&["export", &c, "--format", "argo"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("export takes a sweep's"), "{}", err(&o));
+}

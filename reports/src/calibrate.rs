@@ -167,14 +167,28 @@ fn duration(d: Option<f64>) -> String {
     d.map_or("> 7 d (blind)".into(), human_duration)
 }
 
+/// How the metrics were measured: analyses dry-run together, gate checks
+/// (Flagger, linear SLOs, waves alarms) each alone as its policy's gate.
+fn how_measured(c: &Calibration) -> &'static str {
+    let gate = |p: &str| matches!(p, "flagger" | "slo" | "alarm");
+    let gates = c.metrics.iter().filter(|m| gate(m.provider)).count();
+    match (gates, c.metrics.len() - gates) {
+        (0, _) => "every analysis metric measured dry-run",
+        (_, 0) => "every check measured alone as its policy's gate (it stops the rollout)",
+        _ => "every analysis metric measured dry-run, every gate check alone as its policy's gate,",
+    }
+}
+
 /// `report.md`.
 pub fn markdown(c: &Calibration) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Calibration: `{}` ({})\n", c.scenario, c.policy);
     let _ = writeln!(
         md,
-        "{} runs over seeds `{}`; every analysis metric measured dry-run on the same worlds. Intervals are Clopper-Pearson 95 %.\n",
-        c.runs, c.seeds
+        "{} runs over seeds `{}`; {} on the same worlds. Intervals are Clopper-Pearson 95 %.\n",
+        c.runs,
+        c.seeds,
+        how_measured(c)
     );
     let _ = writeln!(
         md,
@@ -374,11 +388,12 @@ pub fn html(c: &Calibration) -> String {
     );
     let _ = writeln!(
         h,
-        "<h1>Calibration: <code>{}</code> ({})</h1>\n<p>{} runs over seeds <code>{}</code>; every analysis metric measured dry-run on the same worlds. Intervals are Clopper-Pearson 95 %.</p>",
+        "<h1>Calibration: <code>{}</code> ({})</h1>\n<p>{} runs over seeds <code>{}</code>; {} on the same worlds. Intervals are Clopper-Pearson 95 %.</p>",
         esc(&c.scenario),
         esc(&c.policy),
         c.runs,
-        esc(&c.seeds)
+        esc(&c.seeds),
+        how_measured(c)
     );
     let _ = writeln!(
         h,

@@ -283,3 +283,163 @@ fn cells_are_one_per_metric_kind_and_size_whatever_the_order_of_sizes() {
     seen.dedup();
     assert_eq!(seen.len(), cells.len());
 }
+
+/// The Poisson probability of `n` at mean `lambda`.
+fn poisson_pmf(n: u64, lambda: f64) -> f64 {
+    use shakedown_sim::stats::exact::ln_gamma;
+    if lambda == 0.0 {
+        return if n == 0 { 1.0 } else { 0.0 };
+    }
+    (n as f64 * lambda.ln() - lambda - ln_gamma(n as f64 + 1.0)).exp()
+}
+
+/// Runs a plan (gates included) as the CLI does, one thread.
+fn lab_plan(
+    sc: &Scenario,
+    injections: &[Injection],
+    seeds: std::ops::Range<u64>,
+) -> (cal::Plan, Vec<(usize, Vec<Detection>)>) {
+    let plan = cal::plan(sc, true).unwrap();
+    let mut per_run = Vec::new();
+    for seed in seeds {
+        for (i, inj) in injections.iter().enumerate() {
+            let recs: Vec<_> = plan
+                .variants
+                .iter()
+                .map(|v| {
+                    run(
+                        &cal::inject(&v.scenario, inj),
+                        RunOptions {
+                            record_ticks: false,
+                            ..RunOptions::full(seed)
+                        },
+                    )
+                })
+                .collect();
+            per_run.push((i, plan.detections(&recs)));
+        }
+    }
+    (plan, per_run)
+}
+
+#[test]
+fn a_linear_slo_on_a_one_percent_budget_has_the_exact_binomial_power() {
+    // N ~ Poisson(24000) requests in the one window (the data file says
+    // why), errors ~ Binomial(N, x): the SLO fails when errors > N / 100.
+    // P(detect) = Σ_N Poisson(N; 24000) · P(Binomial(N, x) > ⌊N / 100⌋).
+    let sc = load("linear-slo.toml");
+    let injections = [err(0.0), err(0.008), err(0.0105), err(0.013)];
+    let seeds = 1..301;
+    let (plan, per_run) = lab_plan(&sc, &injections, seeds.clone());
+    assert_eq!(plan.keys.len(), 1);
+    assert_eq!(plan.keys[0].id, "slo/availability");
+    assert_eq!(plan.variants[0].gate, Some(cal::GateKind::Slo));
+    let lambda: f64 = 24000.0;
+    let lo = (lambda - 8.0 * lambda.sqrt()) as u64;
+    let hi = (lambda + 8.0 * lambda.sqrt()) as u64;
+    let runs = seeds.count() as f64;
+    let cells = cal::cells(&plan.keys, &injections, &per_run);
+    for inj in &injections {
+        let exact: f64 = (lo..=hi)
+            .map(|n| poisson_pmf(n, lambda) * binomial_sf(n / 100 + 1, n, inj.size))
+            .sum();
+        let c = cells
+            .iter()
+            .find(|c| c.size == inj.size)
+            .expect("a cell per size");
+        let sd = (runs * exact * (1.0 - exact)).sqrt();
+        assert!(
+            (c.detected as f64 - runs * exact).abs() <= 4.0 * sd + 1e-9,
+            "x = {}: {} of {runs} detected, exact {:.4} × {runs} ± {sd:.2}",
+            inj.size,
+            c.detected,
+            exact
+        );
+        // Every detection at the end of the one window.
+        if c.detected > 0 {
+            assert_eq!(c.median_time_to_detect_s, Some(120.0));
+        }
+        if inj.size == 0.0 {
+            assert_eq!(c.detected, 0, "no baseline errors: no false fails");
+        }
+    }
+    // An informative case: the sizes straddle the budget.
+    let p = |x: f64| -> f64 {
+        (lo..=hi)
+            .map(|n| poisson_pmf(n, lambda) * binomial_sf(n / 100 + 1, n, x))
+            .sum()
+    };
+    assert!(
+        p(0.008) < 0.01 && p(0.013) > 0.99 && (0.2..0.9).contains(&p(0.0105)),
+        "{} {} {}",
+        p(0.008),
+        p(0.0105),
+        p(0.013)
+    );
+}
+
+/// `P(Poisson(mu) > k)`.
+fn poisson_sf(k: u64, mu: f64) -> f64 {
+    1.0 - (0..=k).map(|j| poisson_pmf(j, mu)).sum::<f64>()
+}
+
+/// A gate whose one evaluation sees Poisson(`exposure` · x) errors and fires
+/// above 3: the lab's detection count against the exact probability.
+fn gate_matches_poisson(
+    file: &str,
+    id: &str,
+    gate: cal::GateKind,
+    exposure: f64,
+    at_s: f64,
+    xs: [f64; 3],
+) {
+    let sc = load(file);
+    let injections = [err(0.0), err(xs[0]), err(xs[1]), err(xs[2])];
+    let seeds = 1..201;
+    let runs = seeds.clone().count() as f64;
+    let (plan, per_run) = lab_plan(&sc, &injections, seeds);
+    assert_eq!(plan.keys.len(), 1, "{file}");
+    assert_eq!(plan.keys[0].id, id);
+    assert_eq!(plan.variants[0].gate, Some(gate));
+    let cells = cal::cells(&plan.keys, &injections, &per_run);
+    for inj in &injections {
+        let exact = poisson_sf(3, exposure * inj.size);
+        let c = cells.iter().find(|c| c.size == inj.size).unwrap();
+        let sd = (runs * exact * (1.0 - exact)).sqrt();
+        assert!(
+            (c.detected as f64 - runs * exact).abs() <= 4.0 * sd + 1e-9,
+            "{file} x = {}: {} of {runs} detected, exact {exact:.4} ± {sd:.2}",
+            inj.size,
+            c.detected
+        );
+        if c.detected > 0 {
+            assert_eq!(c.median_time_to_detect_s, Some(at_s), "{file}");
+        }
+    }
+    // Informative: the sizes run from rarely to almost always detected.
+    assert!(poisson_sf(3, exposure * xs[0]) < 0.1 && poisson_sf(3, exposure * xs[2]) > 0.9);
+}
+
+#[test]
+fn a_flagger_check_is_a_gate_with_the_exact_poisson_power() {
+    gate_matches_poisson(
+        "flagger-count.toml",
+        "flagger/errors",
+        cal::GateKind::Flagger,
+        12000.0,
+        300.0,
+        [0.0001, 0.0003, 0.0006],
+    );
+}
+
+#[test]
+fn a_waves_alarm_is_a_gate_with_the_exact_poisson_power() {
+    gate_matches_poisson(
+        "waves-count.toml",
+        "alarm/errors",
+        cal::GateKind::Alarm,
+        72000.0,
+        3600.0,
+        [0.00002, 0.00005, 0.0001],
+    );
+}

@@ -69,7 +69,7 @@ fn class(s: &str) -> Classification {
 #[test]
 fn counterexamples_kayenta_passes_and_the_shape_judge_catches() {
     let all = cases();
-    assert_eq!(all.len(), 3, "one file per reported counterexample");
+    assert_eq!(all.len(), 4, "one file per reported counterexample");
     for (file, case) in &all {
         assert!(
             case.source.starts_with("https://github.com/spinnaker/"),
@@ -244,4 +244,94 @@ fn a_variance_increase_with_enough_samples_is_high() {
         "{}",
         s.metrics[0].reason
     );
+}
+
+/// SciPy's `TestAndersonKSamp` values (scipy/scipy
+/// `scipy/stats/tests/test_morestats.py` at
+/// 0008381d858052843081ab376eb51f46deee3f9e): Scholz & Stephens' example 1
+/// (Lehmann's four samples) and the R kSamples cases on 1..100 against a
+/// shifted copy: (samples, midrank, statistic, its decimals, p, p tolerance).
+#[test]
+fn anderson_darling_matches_scipys_test_values() {
+    use shakedown_sim::stats::anderson_ksamp;
+    let t1 = [38.7, 41.5, 43.8, 44.5, 45.5, 46.0, 47.7, 58.0];
+    let t2 = [39.2, 39.3, 39.7, 41.4, 41.8, 42.9, 43.3, 45.8];
+    let t3 = [34.0, 35.0, 39.0, 40.0, 43.0, 43.0, 44.0, 45.0];
+    let t4 = [34.0, 34.8, 34.8, 35.4, 37.2, 37.8, 41.2, 42.8];
+    let four: [&[f64]; 4] = [&t1, &t2, &t3, &t4];
+    for (midrank, stat, p) in [(false, 4.449, 0.0021), (true, 4.480, 0.0020)] {
+        let r = anderson_ksamp(&four, midrank).unwrap();
+        assert!(
+            (r.statistic - stat).abs() < 0.5e-3,
+            "example 1 midrank {midrank}: {}",
+            r.statistic
+        );
+        assert!(
+            (r.p - p).abs() <= 0.00025,
+            "example 1 midrank {midrank}: p {}",
+            r.p
+        );
+        for (c, want) in r
+            .critical
+            .iter()
+            .zip([0.4985, 1.3237, 1.9158, 2.4930, 3.2459])
+        {
+            assert!((c - want).abs() < 0.5e-4, "critical {c} vs {want}");
+        }
+    }
+    let x1: Vec<f64> = (1..=100).map(f64::from).collect();
+    let shifted = |d: f64| -> Vec<f64> { x1.iter().map(|x| x + d).collect() };
+    for (d, midrank, stat, decimals, p, tol) in [
+        (40.5, false, 41.105, 3, 0.001, 0.0),
+        (40.5, true, 41.235, 3, 0.001, 0.0),
+        (0.5, false, -1.2824, 4, 0.25, 0.0),
+        (0.5, true, -1.2944, 4, 0.25, 0.0),
+        (7.5, false, 1.4923, 4, 0.0775, 0.005),
+        (6.0, true, 0.6389, 4, 0.1798, 0.005),
+        (11.5, false, 4.5042, 4, 0.00545, 0.0005),
+        (13.5, false, 6.2982, 4, 0.00118, 0.0001),
+    ] {
+        let y = shifted(d);
+        let r = anderson_ksamp(&[&x1, &y], midrank).unwrap();
+        let half = 0.5 * 10f64.powi(-decimals);
+        assert!(
+            (r.statistic - stat).abs() < half,
+            "1..100 vs +{d} midrank {midrank}: {} vs {stat}",
+            r.statistic
+        );
+        assert!(
+            (r.p - p).abs() <= tol + 1e-12,
+            "1..100 vs +{d}: p {} vs {p}",
+            r.p
+        );
+    }
+    // SciPy's ValueErrors: fewer than two samples, an empty one, one value.
+    assert!(anderson_ksamp(&[&x1], true).is_none());
+    assert!(anderson_ksamp(&[&x1, &[]], true).is_none());
+    assert!(anderson_ksamp(&[&[1.0; 5], &[1.0; 5]], true).is_none());
+}
+
+#[test]
+fn anderson_darling_on_kayenta_780s_published_case() {
+    // kayenta#780 case 1 (15 a side, its own data file): where KS gives
+    // D = 7/15 (p ≈ 0.08), Anderson-Darling's whole-distribution weighting
+    // puts it between the 2.5 % and 1 % critical values (p ≈ 0.016): still
+    // above the shape judge's 0.01 per tail, so adding the test to the judge
+    // would not turn this case (docs/CALIBRATE.md); 50 samples a side do.
+    let (_, case) = cases()
+        .into_iter()
+        .find(|(f, _)| f == "kayenta-780-increase-in-variability.toml")
+        .unwrap();
+    let r = shakedown_sim::stats::anderson_ksamp(&[&case.canary, &case.baseline], true).unwrap();
+    assert!((r.statistic - 3.2135).abs() < 1e-3, "{}", r.statistic);
+    assert!(r.statistic > r.critical[3] && r.statistic < r.critical[4]);
+    assert!((0.01..0.025).contains(&r.p), "{}", r.p);
+    // The constructed bimodal case (50 a side) is far past the table.
+    let (_, bimodal) = cases()
+        .into_iter()
+        .find(|(f, _)| f == "kayenta-780-bimodal-latency.toml")
+        .unwrap();
+    let r =
+        shakedown_sim::stats::anderson_ksamp(&[&bimodal.canary, &bimodal.baseline], true).unwrap();
+    assert_eq!(r.p, 0.001, "floored, as SciPy floors it: {}", r.statistic);
 }

@@ -30,6 +30,9 @@ pub enum Format {
 }
 
 pub fn export(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    if super::velocity::is_experiment_dir(path) {
+        return super::velocity::export_sweep(path, format);
+    }
     let text = crate::input::read_text(path, "policy or scenario")?;
     let is_scenario = !super::yaml::looks_like_yaml(&path.display().to_string(), &text)
         && text
@@ -39,7 +42,23 @@ pub fn export(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
         crate::input::parse_scenario(&text, path)?
     } else {
         let d = Path::new("(export default scenario)");
-        super::policy_file::with_policy(super::lint::DEFAULT_SCENARIO, d, path, None)?
+        // A linear ramp tells hosts which version to run: in place.
+        let linear = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| {
+                t.get("policy")?
+                    .get("kind")?
+                    .as_str()
+                    .map(|k| k == "linear")
+            })
+            .unwrap_or(false);
+        let default = if linear {
+            super::lint::DEFAULT_SCENARIO.replace("mode = \"replace\"", "mode = \"in-place\"")
+        } else {
+            super::lint::DEFAULT_SCENARIO.to_string()
+        };
+        super::policy_file::with_policy(&default, d, path, None)?
     };
     let out =
         export_scenario(&sc, format).map_err(|m| BadInput(format!("{}: {m}", path.display())))?;
@@ -54,14 +73,22 @@ pub fn to_manifest(sc: &Scenario, format: Format) -> Result<String, String> {
         (PolicySpec::Canary(c), Format::Argo) => argo_canary(&name, c),
         (PolicySpec::BlueGreen(b), Format::Argo) => argo_blue_green(&name, b),
         (PolicySpec::Flagger(f), Format::Flagger) => flagger(&name, f),
+        (PolicySpec::Linear(l), Format::Argo) => {
+            let (c, notes) = super::velocity::linear_as_canary(&name, l)?;
+            let head = format!(
+                "the linear ramp `{}` as Argo canary steps (shakedown export; docs/MANIFESTS.md, \"Velocity\")",
+                sc.name
+            );
+            Ok(super::velocity::comments(&head, &notes) + &argo_canary(&name, &c)?)
+        }
         (PolicySpec::Windowed { .. }, _) => Err("`policy.window`: a deploy window has no Argo Rollouts or Flagger field; remove it to export".into()),
-        (p, Format::Argo) => Err(format!("`policy.kind`: a `{}` policy has no Argo Rollout form (export takes canary and blue-green; flagger with --format flagger)", p.kind())),
-        (p, Format::Flagger) => Err(format!("`policy.kind`: a `{}` policy has no Flagger Canary form (export takes flagger; canary and blue-green with --format argo)", p.kind())),
+        (p, Format::Argo) => Err(format!("`policy.kind`: a `{}` policy has no Argo Rollout form (export takes canary, blue-green and linear; flagger with --format flagger)", p.kind())),
+        (p, Format::Flagger) => Err(format!("`policy.kind`: a `{}` policy has no Flagger Canary form (export takes flagger; canary, blue-green and linear with --format argo)", p.kind())),
     }
 }
 
 /// A Kubernetes object name from a scenario name.
-fn dns_name(s: &str) -> String {
+pub(super) fn dns_name(s: &str) -> String {
     let n: String = s
         .to_ascii_lowercase()
         .chars()
@@ -330,7 +357,7 @@ fn refs(out: &mut String, indent: &str, name: &str) {
     writeln!(out, "{indent}templates:\n{indent}- templateName: {name}").unwrap();
 }
 
-fn argo_canary(name: &str, c: &CanarySpec) -> Result<String, String> {
+pub(super) fn argo_canary(name: &str, c: &CanarySpec) -> Result<String, String> {
     if c.skip_analysis {
         return Err(
             "`policy.skip_analysis`: Argo has no field that skips a Rollout's analysis steps"

@@ -19,6 +19,7 @@ pub mod flagger;
 pub mod lint;
 pub mod metric_map;
 pub mod policy_file;
+pub mod velocity;
 pub mod yaml;
 
 use metric_map::MetricMap;

@@ -258,11 +258,219 @@ pub fn prepare(sc: &Scenario, shape_twins: bool) -> Result<(Scenario, Vec<Metric
     }
     if keys.is_empty() {
         return Err(format!(
-            "policy `{}` has no analysis metrics to calibrate (calibrate measures Argo-style analyses: a canary's steps and background analysis, blue-green pre/post-promotion, staged)",
+            "policy `{}` has no analysis metrics or checks to calibrate (calibrate measures Argo-style analyses — a canary's steps and background analysis, blue-green pre/post-promotion, staged — Flagger's metric checks, a linear ramp's SLOs and waves' alarms)",
             sc.policy.kind()
         ));
     }
     Ok((out, keys))
+}
+
+/// A check that is its policy's own gate (no dry-run): Flagger's metric
+/// checks, a linear ramp's SLOs, waves' alarms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateKind {
+    /// `flagger`: a failed check counts toward `threshold`; the canary
+    /// rolls back when the failed checks reach it.
+    Flagger,
+    /// `linear`: an SLO evaluated on the new version every `slo_window`;
+    /// one violation halts or rolls back.
+    Slo,
+    /// `waves`: an alarm evaluated every `alarm_period`; one breach rolls
+    /// every wave back.
+    Alarm,
+}
+
+impl GateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateKind::Flagger => "flagger",
+            GateKind::Slo => "slo",
+            GateKind::Alarm => "alarm",
+        }
+    }
+}
+
+/// What the lab runs: scenarios, each measuring some of the keys.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub keys: Vec<MetricKey>,
+    /// Each scenario and the indices (into `keys`) it measures; `gate`:
+    /// the one check it keeps, measured as the policy's own gate.
+    pub variants: Vec<Variant>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub scenario: Scenario,
+    pub keys: Vec<usize>,
+    pub gate: Option<GateKind>,
+}
+
+/// The policy's checks that are gates, each alone in a copy of the scenario
+/// (so each is measured as if it were the only one, on the same worlds).
+fn gates(sc: &Scenario) -> Vec<(Scenario, MetricKey, GateKind)> {
+    fn policy_mut(p: &mut PolicySpec) -> &mut PolicySpec {
+        match p {
+            PolicySpec::Windowed { policy, .. } => policy_mut(policy),
+            p => p,
+        }
+    }
+    let mut probe = sc.clone();
+    let (kind, names, threshold): (GateKind, Vec<String>, i64) = match policy_mut(&mut probe.policy)
+    {
+        PolicySpec::Flagger(f) => (
+            GateKind::Flagger,
+            f.metrics.iter().map(|m| m.name.clone()).collect(),
+            i64::from(f.threshold) - 1,
+        ),
+        PolicySpec::Linear(l) => (
+            GateKind::Slo,
+            l.slo.iter().map(|m| m.name.clone()).collect(),
+            0,
+        ),
+        PolicySpec::Waves(w) => (
+            GateKind::Alarm,
+            w.alarms.iter().map(|m| m.name.clone()).collect(),
+            0,
+        ),
+        _ => return vec![],
+    };
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut v = sc.clone();
+        let keep = |list: &mut Vec<crate::policy::spec::CheckSpec>| {
+            let c = list[i].clone();
+            *list = vec![c];
+        };
+        match policy_mut(&mut v.policy) {
+            PolicySpec::Flagger(f) => keep(&mut f.metrics),
+            PolicySpec::Linear(l) => keep(&mut l.slo),
+            PolicySpec::Waves(w) => keep(&mut w.alarms),
+            _ => unreachable!("the kinds above"),
+        }
+        let analysis = kind.as_str().to_string();
+        out.push((
+            v,
+            MetricKey {
+                id: format!("{analysis}/{name}"),
+                analysis,
+                metric: name.clone(),
+                provider: kind.as_str(),
+                failure_limit: threshold,
+                consecutive_error_limit: 0,
+                inconclusive_limit: 0,
+            },
+            kind,
+        ));
+    }
+    out
+}
+
+/// The lab's plan for a policy: its Argo-style analyses dry-run in one
+/// scenario ([`prepare`]), and each gate check alone in its own.
+pub fn plan(sc: &Scenario, shape_twins: bool) -> Result<Plan, String> {
+    let mut keys = Vec::new();
+    let mut variants = Vec::new();
+    let analyses = prepare(sc, shape_twins);
+    if let Ok((s, k)) = &analyses {
+        variants.push(Variant {
+            scenario: s.clone(),
+            keys: (0..k.len()).collect(),
+            gate: None,
+        });
+        keys.extend(k.iter().cloned());
+    }
+    for (s, k, g) in gates(sc) {
+        variants.push(Variant {
+            scenario: s,
+            keys: vec![keys.len()],
+            gate: Some(g),
+        });
+        keys.push(k);
+    }
+    match analyses {
+        Err(e) if keys.is_empty() => Err(e),
+        _ => Ok(Plan { keys, variants }),
+    }
+}
+
+/// `N requests` in an audit reason (the window a check was computed from).
+fn requests_in(reason: &str) -> Option<f64> {
+    let i = reason.find(" requests")?;
+    reason[..i].rsplit(['(', ' ']).next()?.parse().ok()
+}
+
+/// What a run of a gate variant says about its one check: detected when the
+/// check stopped the rollout (Flagger: the failed check that reached the
+/// threshold; an SLO violation; an alarm in ALARM), inconclusive when
+/// Flagger found no values and halted advancement.
+pub fn gate_detection(rec: &RunRecord, key: &MetricKey, gate: GateKind) -> Detection {
+    let start = rec.summary.rollout_started_at_s;
+    let mut d = Detection::default();
+    let mut traffic = (0.0, 0u32);
+    for e in &rec.events {
+        if e.kind != AuditKind::Decision {
+            continue;
+        }
+        let r = e.reason.as_str();
+        let fired = match gate {
+            GateKind::Flagger => {
+                if r.starts_with("halt advancement: no values found") {
+                    d.inconclusive = true;
+                    continue;
+                }
+                let Some(rest) = r.strip_prefix("check ") else {
+                    continue;
+                };
+                d.measurements += 1;
+                // `(failed checks K/T)` at the end.
+                let k = rest
+                    .rsplit_once("(failed checks ")
+                    .and_then(|(_, x)| x.split('/').next())
+                    .and_then(|x| x.parse::<i64>().ok());
+                rest.starts_with("failed") && k.is_some_and(|k| k > key.failure_limit)
+            }
+            GateKind::Slo => r.starts_with(&format!("SLO `{}` violated", key.metric)),
+            GateKind::Alarm => r.starts_with(&format!("alarm `{}` in ALARM", key.metric)),
+        };
+        if fired && d.detected_after_s.is_none() {
+            if gate != GateKind::Flagger {
+                d.measurements += 1;
+            }
+            if let Some(n) = requests_in(r) {
+                traffic.0 += n;
+                traffic.1 += 1;
+            }
+            d.detected_after_s = Some(e.time_s - start);
+        }
+    }
+    d.traffic_per_measurement = (traffic.1 > 0).then(|| traffic.0 / f64::from(traffic.1));
+    d
+}
+
+impl Plan {
+    /// Every key's detection from the runs of one (seed, injection): `recs[v]`
+    /// is the run of variant `v`.
+    pub fn detections(&self, recs: &[RunRecord]) -> Vec<Detection> {
+        let mut out = vec![Detection::default(); self.keys.len()];
+        for (v, rec) in self.variants.iter().zip(recs) {
+            match v.gate {
+                None => {
+                    let keys: Vec<MetricKey> =
+                        v.keys.iter().map(|&k| self.keys[k].clone()).collect();
+                    for (&k, d) in v.keys.iter().zip(detections(rec, &keys)) {
+                        out[k] = d;
+                    }
+                }
+                Some(g) => {
+                    let k = v.keys[0];
+                    out[k] = gate_detection(rec, &self.keys[k], g);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What one run says about one metric.

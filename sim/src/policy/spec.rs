@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use super::blue_green::BlueGreenSpec;
-pub use super::canary::{CanaryScale, CanarySpec, CanaryStep, PauseSpec};
+pub use super::canary::{BackgroundAnalysis, CanaryScale, CanarySpec, CanaryStep, PauseSpec};
 pub use super::flagger::FlaggerSpec;
 pub use super::linear::{LinearSpec, OnBreach, Point, Shape};
 pub use super::staged::StagedSpec;

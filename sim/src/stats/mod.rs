@@ -16,6 +16,8 @@
 //! * [`judge_shape`] — the shape judge (not Kayenta's): Kolmogorov-Smirnov and
 //!   tail-exceedance tests on distributions, the exact Poisson rate test on
 //!   counts, the sign test on scrape-paired series; Kayenta's scoring.
+//! * [`anderson_ksamp`] — the k-sample Anderson-Darling test, as SciPy's
+//!   `anderson_ksamp` (Scholz & Stephens 1987; interpolated p-value).
 //! * [`exact`] — exact binomial, hypergeometric, Poisson-rate and KS tails.
 //! * [`parse_metric_csv`] — strict `metric,value` CSV reader (text in).
 //! * [`normal`] — the normal CDF and quantile the above need.
@@ -23,6 +25,7 @@
 //! Each submodule's documentation states exactly which SciPy or Kayenta
 //! behaviour it reproduces and where it deliberately differs.
 
+pub mod anderson;
 pub mod csv;
 pub mod exact;
 pub mod judge;
@@ -30,6 +33,7 @@ pub mod mannwhitney;
 pub mod normal;
 pub mod shape;
 
+pub use anderson::{anderson_ksamp, AndersonKSamp};
 pub use csv::{parse_metric_csv, CsvError, CSV_HEADER};
 pub use judge::{
     judge, Classification, ConfigError, Direction, GroupScore, JudgeConfig, JudgeReport,
