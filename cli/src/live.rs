@@ -44,6 +44,11 @@ pub struct LiveArgs {
     /// fresh one): `1-40` characters of `[a-z0-9_.-]`.
     #[arg(long, value_parser = parse_run_id)]
     pub run_id: Option<RunId>,
+    /// Also simulate the scenario with the same seed, fault timeline and
+    /// traffic, and write the two side by side (sim-vs-live.md/.json/.csv):
+    /// per phase, whether the simulator's model explains the live run.
+    #[arg(long)]
+    pub compare_sim: bool,
 }
 
 fn parse_run_id(s: &str) -> Result<RunId, String> {
@@ -389,12 +394,31 @@ pub fn live(a: &LiveArgs) -> Result<ExitCode> {
     };
     rt.shutdown_timeout(Duration::from_secs(2));
 
-    write_out(&a.out, &outputs(&rec))?;
+    let mut set = outputs(&rec);
+    let side = a
+        .compare_sim
+        .then(|| shakedown_integration::driver::compare_with_sim(&sc, &spec, a.rps, seed, &rec));
+    if let Some(s) = &side {
+        set.push(Output::new(
+            "sim-vs-live.md",
+            reports::sim_vs_live::markdown(s),
+        ));
+        set.push(Output::new(
+            "sim-vs-live.json",
+            reports::sim_vs_live::json(s),
+        ));
+        set.push(Output::new("sim-vs-live.csv", reports::sim_vs_live::csv(s)));
+    }
+    write_out(&a.out, &set)?;
     print_result(&rec);
     println!(
-        "  wrote {}/{{summary.json,timeseries.csv,events.csv,requests.csv,latency.hdr,report.md,report.html}}",
-        a.out.display()
+        "  wrote {}/{{summary.json,timeseries.csv,events.csv,requests.csv,latency.hdr,report.md,report.html{}}}",
+        a.out.display(),
+        if side.is_some() { ",sim-vs-live.md,sim-vs-live.json,sim-vs-live.csv" } else { "" }
     );
+    if let Some(s) = &side {
+        println!("  simulator vs live: {}", s.verdict);
+    }
     println!(
         "  reproduce: shakedown live {} --seed {seed}{}{}",
         path.display(),
@@ -403,6 +427,9 @@ pub fn live(a: &LiveArgs) -> Result<ExitCode> {
             .map(|f| format!(" --time-scale {f}"))
             .unwrap_or_default()
     );
+    if a.compare_sim {
+        println!("  (with --compare-sim for the comparison)");
+    }
     if let Some(code) = signalled.exit_code() {
         return Ok(code);
     }

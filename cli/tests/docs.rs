@@ -134,6 +134,10 @@ const RULES: &[(&str, How)] = &[
     ("shakedown live scenarios/live/rolling-good.toml", How::Docker(0, &[])),
     ("shakedown live scenarios/live/rolling-no-drain.toml", How::Docker(1, &[])),
     (
+        "shakedown live scenarios/live/rolling-good.toml --compare-sim --out out/sim-vs-live",
+        How::Docker(0, &[]),
+    ),
+    (
         "shakedown load http://127.0.0.1:8080/ --rps 1000 --duration 30s",
         How::Load(&[("--duration 30s", "--duration 2s")]),
     ),

@@ -1481,6 +1481,14 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
         }
         while env.tasks.try_join_next().is_some() {}
     }
+    // The last row counts the requests of its whole tick, as the
+    // simulator's does: the load runs to its end.
+    if !interrupted {
+        tokio::select! {
+            _ = opts.stop.stopped() => interrupted = true,
+            _ = clock.sleep_until(last_t + sc.tick) => {}
+        }
+    }
     // Stop the load first (in-flight requests complete), then roll down.
     let load_stopped = Instant::now();
     load_stop.stop();
@@ -1500,28 +1508,23 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     // The rows are the load generator's counts by intended send time, which
     // account for every request it sent (the routers' counts, measured tick
     // by tick, miss requests in flight and those after the last tick, the
-    // last partial one of an interrupted run): requests after the last tick
-    // are one more row, at the moment the load stopped, with the fleet as it
-    // was then.
-    let mut end_t = last_t;
+    // last partial one of an interrupted run). Row `i` counts the requests
+    // meant for `[t_i, t_i + tick)`, as the simulator's rows do; the last
+    // row also those meant for after it.
     {
         let ticks = rollout.ticks_processed() as usize;
         let mut per_tick = vec![(0u64, 0u64); ticks];
-        let mut tail = (0u64, 0u64);
         for (_, r) in &load {
             for (j, &(n, bad)) in r.intervals.iter().enumerate() {
-                let slot = per_tick.get_mut(j + 1).unwrap_or(&mut tail);
-                slot.0 += n;
-                slot.1 += bad;
+                // Stragglers meant for after the last tick (a slow stop)
+                // count in the last row.
+                if let Some(slot) = per_tick.get_mut(j.min(ticks.saturating_sub(1))) {
+                    slot.0 += n;
+                    slot.1 += bad;
+                }
             }
         }
-        let tail = (tail.0 > 0).then(|| {
-            let at = clock.at(load_stopped).max(last_t + sc.tick);
-            end_t = at;
-            let row = env.measure(at, rollout.log());
-            TickRow::traffic(at, row.offered_rps, tail.0, tail.1).with_hosts(&row)
-        });
-        rollout.recount(&per_tick, tail);
+        rollout.recount(&per_tick);
     }
     let LiveFleet {
         ctx,
@@ -1625,7 +1628,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     } else {
         End::Time
     };
-    let record = rollout.finish(end_t, how, facts);
+    let record = rollout.finish(last_t, how, facts);
     debug_assert_eq!(
         (
             record.summary.requests_total,
@@ -1683,6 +1686,28 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
 
 /// Waits (briefly) until `ctx` is the last reference: aborted tasks drop
 /// theirs when the runtime next gets to them.
+/// The simulation of what live mode ran — the same seed and chaos schedule,
+/// the constant rate live mode offered if it overrode the scenario's
+/// traffic, ended its cooldown after the policy finished — beside the live
+/// run (`shakedown live --compare-sim`).
+pub fn compare_with_sim(
+    sc: &Scenario,
+    spec: &LiveSpec,
+    rps: Option<f64>,
+    seed: u64,
+    rec: &LiveRecord,
+) -> shakedown_sim::experiment::sim_vs_live::SideBySide {
+    let mut twin = sc.clone();
+    if let Some(r) = rps.or(spec.rps) {
+        twin.traffic.curve = Curve::Constant { rps: r };
+        twin.traffic.spikes.clear();
+        twin.traffic.weekend_factor = 1.0;
+    }
+    shakedown_sim::experiment::sim_vs_live::calibrate(&twin, &rec.record, |s| {
+        shakedown_sim::world::run_until_cooled(s, RunOptions::full(seed), spec.cooldown)
+    })
+}
+
 async fn last_reference(mut ctx: Arc<Ctx>) -> Result<Ctx, Arc<Ctx>> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

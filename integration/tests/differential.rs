@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use shakedown_integration::docker::engine_available;
 use shakedown_integration::driver::{run_live, LiveOptions};
 use shakedown_integration::live::LiveSpec;
+use shakedown_sim::experiment::sim_vs_live::decision_key;
 use shakedown_sim::record::AuditEvent;
 use shakedown_sim::{RunOptions, Scenario};
 
@@ -26,25 +27,11 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// One decision as both worlds must agree on it: the row's kind and step,
-/// and what was decided (the weight, a measurement's or analysis's verdict,
-/// the outcome) without the measured numbers.
+/// The decisions as both worlds must agree on them, with their times.
 fn decisions(events: &[AuditEvent]) -> Vec<(f64, String)> {
     events
         .iter()
-        .filter(|e| e.kind == "decision" || e.kind == "finish")
-        .map(|e| {
-            let what = if e.step == "set-weight" {
-                e.reason.clone()
-            } else if let Some((_, verdict)) = e.reason.rsplit_once("→ ") {
-                format!("measurement {verdict}")
-            } else if let Some(rest) = e.reason.strip_prefix("verdict ") {
-                format!("verdict {}", rest.split(':').next().unwrap_or(rest))
-            } else {
-                String::new()
-            };
-            (e.time_s, format!("{} | {} | {what}", e.kind, e.step))
-        })
+        .filter_map(|e| decision_key(e).map(|k| (e.time_s, k)))
         .collect()
 }
 

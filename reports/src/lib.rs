@@ -27,6 +27,7 @@ pub mod live;
 pub mod markdown;
 pub mod plots;
 pub mod plots_experiment;
+pub mod sim_vs_live;
 mod write;
 
 pub use write::{is_output_name, update_atomic, write_atomic, Output};

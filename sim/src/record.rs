@@ -159,22 +159,6 @@ impl TickRow {
             ..TickRow::default()
         }
     }
-
-    /// This row's traffic with `other`'s host counts.
-    pub fn with_hosts(self, other: &TickRow) -> Self {
-        TickRow {
-            hosts_old: other.hosts_old,
-            hosts_new: other.hosts_new,
-            serving: other.serving,
-            draining: other.draining,
-            upgrading: other.upgrading,
-            restarting: other.restarting,
-            provisioning: other.provisioning,
-            crashed: other.crashed,
-            broken: other.broken,
-            ..self
-        }
-    }
 }
 
 /// What an audit row records.

@@ -225,18 +225,43 @@ pub fn run_with_policy(
     )
 }
 
+/// Runs a scenario as live mode does: ending `cooldown` after the policy
+/// finishes (or at the scenario's duration), at the last tick.
+pub fn run_until_cooled(sc: &Scenario, opts: RunOptions, cooldown: SimDuration) -> RunRecord {
+    run_to(
+        Rollout::new(sc, opts).stop_after_finish(cooldown),
+        &chaos_schedule(sc, opts.seed),
+        true,
+    )
+}
+
 /// The simulator's loop: advance the event queue to each tick, then let the
 /// harness run the tick.
-fn run_with(mut rollout: Rollout<'_>, chaos: &[crate::chaos::Fault]) -> RunRecord {
+fn run_with(rollout: Rollout<'_>, chaos: &[crate::chaos::Fault]) -> RunRecord {
+    run_to(rollout, chaos, false)
+}
+
+/// [`run_with`], ending at the last tick (`at_last_tick`) or the duration.
+fn run_to(
+    mut rollout: Rollout<'_>,
+    chaos: &[crate::chaos::Fault],
+    at_last_tick: bool,
+) -> RunRecord {
     let sc = rollout.scenario();
     let mut world = World::new(sc, rollout.seed(), rollout.min_ready());
     world.schedule_chaos(chaos);
     world.arm_all();
+    let mut last = SimTime::ZERO;
     while let Some(t) = rollout.next_tick() {
         world.process_events_until(t, rollout.log());
         rollout.tick(t, &mut world);
+        last = t;
     }
-    let end = SimTime::ZERO + sc.duration;
+    let end = if at_last_tick {
+        last
+    } else {
+        SimTime::ZERO + sc.duration
+    };
     world.process_events_until(end, rollout.log());
     let facts = world.facts();
     let mut rec = rollout.finish(end, End::Time, facts);

@@ -4,6 +4,7 @@
 //! Before: a host stopped without drain at a tick and detected before the
 //! next one lost nothing, so `rolling-no-drain` failed no request in the
 //! simulator while live mode dropped 100–170 per batch.
+#![allow(clippy::disallowed_methods)] // tests read the shipped scenario files
 
 use shakedown_sim::{RunOptions, Scenario};
 

@@ -20,6 +20,7 @@
 //! - [`analysis`] — the metrics reported and the per-group/paired statistics.
 //! - [`calibrate`] — the calibration lab: injected regressions, power curves,
 //!   the canary power calculator.
+//! - [`sim_vs_live`] — a live run beside its simulation, phase by phase.
 //! - [`threshold`] — CI gate thresholds (`gate.toml`), parsed with located errors.
 //! - [`Manifest`] — what an experiment was, written next to its rows so shards
 //!   can be merged and reports re-rendered.
@@ -29,6 +30,7 @@ pub mod calibrate;
 pub mod grid;
 pub mod pareto;
 pub mod seeds;
+pub mod sim_vs_live;
 pub mod stats;
 pub mod threshold;
 

@@ -345,19 +345,19 @@ impl<'s> Rollout<'s> {
     }
 
     /// Replaces the request counts measured tick by tick with ones known
-    /// only after the run, and adds the interval after the last tick as one
-    /// more row (`tail`, with its counts filled in).
+    /// only after the run.
     ///
     /// Live mode's environment measures at the routers while the run goes on
     /// (what monitoring sees, and what the policy was shown); the load
     /// generator, which accounts for every request it sent, knows each one's
     /// outcome only once it is back. `per_tick[i]` is (requests, failed) of
-    /// the interval ending at tick `i`, by intended send time. The totals,
-    /// the failed requests during the rollout and the SLO follow the new
-    /// counts, so `timeseries.csv` sums to the summary. The policy's
-    /// decisions are not revisited. Runs measured against a baseline (the
-    /// simulator's) are not recounted: their harm is per tick of the world.
-    pub fn recount(&mut self, per_tick: &[(u64, u64)], tail: Option<TickRow>) {
+    /// `[t_i, t_i + tick)` by intended send time, the interval the
+    /// simulator's row at `t_i` draws. The totals, the failed requests during
+    /// the rollout and the SLO follow the new counts, so `timeseries.csv`
+    /// sums to the summary. The policy's decisions are not revisited. Runs
+    /// measured against a baseline (the simulator's) are not recounted: their
+    /// harm is per tick of the world.
+    pub fn recount(&mut self, per_tick: &[(u64, u64)]) {
         assert!(
             self.baseline.is_none(),
             "recount is for runs without a baseline"
@@ -368,26 +368,18 @@ impl<'s> Rollout<'s> {
             "one count per tick processed"
         );
         let tick = self.sc.tick;
-        let during = |t: SimTime| {
-            self.started_at.is_some_and(|s| t > s)
-                && self.finished.as_ref().is_none_or(|(f, _, _)| t <= *f)
-        };
+        let started = self.started_at;
+        let finished = self.finished.as_ref().map(|(f, _, _)| *f);
+        let during = |t: SimTime| started.is_some_and(|s| t > s) && finished.is_none_or(|f| t <= f);
         let mut slo = harm::SloTracker::new(&self.sc.slo, tick);
         let (mut total, mut failed, mut failed_during) = (0u64, 0u64, 0u64);
-        let mut count = |t: SimTime, (r, f): (u64, u64)| {
+        for (i, &(r, f)) in per_tick.iter().enumerate() {
             total = total.saturating_add(r);
             failed = failed.saturating_add(f);
-            if during(t) {
+            if during(SimTime::from_millis(i as u64 * tick.as_millis())) {
                 failed_during = failed_during.saturating_add(f);
             }
             slo.tick(r, f);
-        };
-        for (i, &c) in per_tick.iter().enumerate() {
-            count(SimTime::from_millis(i as u64 * tick.as_millis()), c);
-        }
-        if let Some(row) = &tail {
-            let t = SimTime::from_millis((row.time_s * 1000.0).round() as u64);
-            count(t, (row.requests, row.failed));
         }
         if self.opts.record_ticks {
             for (row, &(r, f)) in self.ticks.iter_mut().zip(per_tick) {
@@ -397,7 +389,6 @@ impl<'s> Rollout<'s> {
                 row.failed = counted.failed;
                 row.success_rate = counted.success_rate;
             }
-            self.ticks.extend(tail);
         }
         self.requests_total = total;
         self.requests_failed = failed;
