@@ -20,7 +20,9 @@
 //! - [`analysis`] — the metrics reported and the per-group/paired statistics.
 //! - [`calibrate`] — the calibration lab: injected regressions, power curves,
 //!   the canary power calculator.
-//! - [`threshold`] — CI gate thresholds (`gate.toml`), parsed with located errors.
+//! - [`threshold`] — CI gate thresholds (`gate.toml`), parsed with located errors,
+//!   and conditions on one run (`shrink --until`).
+//! - [`shrink`] — minimising a scenario while a condition holds, over an oracle.
 //! - [`Manifest`] — what an experiment was, written next to its rows so shards
 //!   can be merged and reports re-rendered.
 
@@ -29,6 +31,7 @@ pub mod calibrate;
 pub mod grid;
 pub mod pareto;
 pub mod seeds;
+pub mod shrink;
 pub mod stats;
 pub mod threshold;
 
