@@ -133,6 +133,26 @@ fn a_planted_failure_shrinks_to_a_handful_of_hosts_and_replays() {
     assert!(text(&o).starts_with("reproduces: "), "{}", text(&o));
     assert!(!text(&o).contains("note:"), "{}", text(&o));
 
+    // Recorded figures that differ (a model change) are noted; the
+    // condition decides.
+    let requests = v["expected"]["requests_total"].as_integer().unwrap();
+    let edited = capsule.replace(
+        &format!("requests_total = {requests}\n"),
+        &format!("requests_total = {}\n", requests + 1),
+    );
+    assert_ne!(edited, capsule);
+    std::fs::write(out.join("capsule.toml"), edited).unwrap();
+    let o = shakedown(&["replay", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "note: the figures differ from the recorded ones (the simulator changed?): requests_total {} → {requests}",
+            requests + 1
+        )),
+        "{}",
+        text(&o)
+    );
+
     // The same scenario without the planted fault: fixed, so the capsule
     // no longer reproduces (exit 1), and the edit is noticed.
     let fixed = minimal.replace(
