@@ -286,7 +286,7 @@ pub fn demo(out: &Path) -> Result<ExitCode> {
     )
 }
 
-fn digest(bytes: &[u8]) -> u64 {
+pub(crate) fn digest(bytes: &[u8]) -> u64 {
     // FNV-1a: enough to tell two outputs apart, and stable.
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)

@@ -9,6 +9,7 @@ mod input;
 mod judge;
 mod live;
 mod manifest;
+mod shrink;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -214,6 +215,17 @@ enum Command {
     /// rate, detection probability and time, a power calculator
     /// (docs/CALIBRATE.md): power.csv, calculator.csv, summary.json, report.md, report.html.
     Calibrate(calibrate::CalibrateArgs),
+    /// Minimise a scenario while a condition on its run still holds (fewer
+    /// roles, hosts, faults, a shorter run, simpler traffic, the smallest
+    /// seed) and write a replayable capsule (docs/SHRINK.md): exit 0
+    /// written, 1 no seed fails the condition (nothing written), 2 bad input.
+    Shrink(shrink::ShrinkArgs),
+    /// Re-run a capsule written by `shrink`: exit 0 while its condition
+    /// still holds (the regression reproduces), 1 once it does not, 2 bad input.
+    Replay {
+        /// The directory `shrink --out` wrote.
+        dir: PathBuf,
+    },
     /// Time the simulator on a scenario (default: the shipped 23k-host fleet).
     Bench {
         scenario: Option<PathBuf>,
@@ -327,6 +339,8 @@ fn main() -> ExitCode {
             policy_or_scenario,
             format,
         } => manifest::export::export(&policy_or_scenario, format),
+        Command::Shrink(a) => shrink::shrink(&a),
+        Command::Replay { dir } => shrink::replay(&dir),
         Command::Bench { scenario, runs } => cmd::bench(scenario.as_deref(), runs),
     };
     match result {

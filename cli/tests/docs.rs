@@ -131,6 +131,11 @@ const RULES: &[(&str, How)] = &[
         "shakedown calibrate scenarios/policies/canary.toml --seeds 1..200 --out out/calibrate",
         How::Scaled(0, FEWER_SEEDS_200),
     ),
+    (
+        "shakedown shrink fixtures/shrink/planted-2000.toml --until 'failed_requests_due_to_change_after_rollout > 0' --max-runs 100 --out out/shrunk",
+        How::Run(0),
+    ),
+    ("shakedown replay out/shrunk", How::Run(0)),
     ("shakedown live scenarios/live/rolling-good.toml", How::Docker(0, &[])),
     ("shakedown live scenarios/live/rolling-no-drain.toml", How::Docker(1, &[])),
     (
@@ -229,6 +234,11 @@ const RULES: &[(&str, How)] = &[
             why: "a release build of the benchmarks (minutes); .ci/run's clippy --all-targets compiles them",
             check: "grep -q SHAKEDOWN_BENCH_PENDING sim/benches/sim.rs",
         },
+    ),
+    // docs/SHRINK.md (and the two commands of README.md above)
+    (
+        "shakedown run out/shrunk/scenario.toml --out out/shrunk-run",
+        How::Run(0),
     ),
     // docs/CI.md
     (

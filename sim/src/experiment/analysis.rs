@@ -216,8 +216,15 @@ pub const PROPORTIONS: [Proportion; 7] = [
 pub const OUTCOMES: std::ops::Range<usize> = 0..4;
 
 /// Other names a threshold may use for a metric (the issue tracker's and
-/// k6-style examples write `blast_radius_pct`).
-const ALIASES: [(&str, &str); 1] = [("blast_radius_pct", "peak_hosts_unavailable_pct")];
+/// k6-style examples write `blast_radius_pct` and
+/// `requests_failed_due_to_change`).
+const ALIASES: [(&str, &str); 2] = [
+    ("blast_radius_pct", "peak_hosts_unavailable_pct"),
+    (
+        "requests_failed_due_to_change",
+        "failed_requests_due_to_change",
+    ),
+];
 
 pub fn metric(name: &str) -> Option<&'static Metric> {
     let name = ALIASES

@@ -21,7 +21,9 @@
 //! - [`calibrate`] — the calibration lab: injected regressions, power curves,
 //!   the canary power calculator.
 //! - [`sim_vs_live`] — a live run beside its simulation, phase by phase.
-//! - [`threshold`] — CI gate thresholds (`gate.toml`), parsed with located errors.
+//! - [`threshold`] — CI gate thresholds (`gate.toml`), parsed with located errors,
+//!   and conditions on one run (`shrink --until`).
+//! - [`shrink`] — minimising a scenario while a condition holds, over an oracle.
 //! - [`Manifest`] — what an experiment was, written next to its rows so shards
 //!   can be merged and reports re-rendered.
 
@@ -30,6 +32,7 @@ pub mod calibrate;
 pub mod grid;
 pub mod pareto;
 pub mod seeds;
+pub mod shrink;
 pub mod sim_vs_live;
 pub mod stats;
 pub mod threshold;

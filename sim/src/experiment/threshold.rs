@@ -25,9 +25,11 @@
 use super::analysis::{self, Better, METRICS, PROPORTIONS};
 use super::stats;
 use crate::located::{LocatedError as ScenarioError, TomlIndex};
+use crate::protocol::Outcome;
 use crate::record::Summary;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::fmt;
 use toml::Spanned;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -227,16 +229,32 @@ impl Thresholds {
     }
 }
 
+/// Why a text is not `LEFT OP RIGHT`.
+enum NoComparison {
+    /// No operator character at all.
+    Missing,
+    /// An operator character that starts no operator (`=>`, `=`).
+    Unknown,
+}
+
+/// Splits `LEFT OP RIGHT` at its first operator: the one scanner of every
+/// comparison here (threshold conditions and run conditions). Returns the
+/// left side, the operator, the right side and the operator's byte offset.
+fn split_comparison(t: &str) -> Result<(&str, Op, &str, usize), NoComparison> {
+    let op_at = t.find(['<', '>', '=', '!']).ok_or(NoComparison::Missing)?;
+    let (left, rest) = t.split_at(op_at);
+    let (op, right) = Op::split_prefix(rest).ok_or(NoComparison::Unknown)?;
+    Ok((left, op, right, op_at))
+}
+
 /// Parses `p99 < 100`.
 pub fn parse_condition(text: &str) -> Result<(Stat, Op, f64), String> {
     let t = text.trim();
     let help = "write STAT OP NUMBER, e.g. \"p99 < 100\"; STAT is mean, median, min, max, pN (e.g. p90, p99.9) or value; OP is <, <=, >, >=, == or !=";
-    let op_at = t
-        .find(['<', '>', '=', '!'])
-        .ok_or_else(|| format!("no comparison in \"{t}\"; {help}"))?;
-    let (stat_text, rest) = t.split_at(op_at);
-    let (op, rest) =
-        Op::split_prefix(rest).ok_or_else(|| format!("unknown comparison in \"{t}\"; {help}"))?;
+    let (stat_text, op, rest, _) = split_comparison(t).map_err(|e| match e {
+        NoComparison::Missing => format!("no comparison in \"{t}\"; {help}"),
+        NoComparison::Unknown => format!("unknown comparison in \"{t}\"; {help}"),
+    })?;
     let stat_text = stat_text.trim();
     let stat = match stat_text {
         "mean" | "avg" => Stat::Mean,
@@ -528,6 +546,236 @@ pub fn regressions(
     Ok(out)
 }
 
+/// A condition on one run's summary: `METRIC OP VALUE`, clauses joined with
+/// `&&` all holding. What `shakedown shrink --until` keeps true while it
+/// minimises a scenario, and what `shakedown replay` checks again.
+///
+/// METRIC is one of [`METRICS`] (a number), one of [`PROPORTIONS`] (1 when
+/// it holds for the run, else 0), or `outcome`, compared with `==` or `!=`
+/// to a word: `completed`, `rolled_back`, `halted`, `timed_out` or
+/// `interrupted`. A metric the run does not have (NaN: nothing was
+/// detected, no baseline) makes its clause false, whatever the operator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunCondition {
+    /// As written, trimmed.
+    pub text: String,
+    pub clauses: Vec<Clause>,
+}
+
+/// One `METRIC OP VALUE` of a [`RunCondition`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clause {
+    pub text: String,
+    pub subject: Subject,
+    pub op: Op,
+}
+
+/// What a clause compares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subject {
+    /// A metric (by its name in [`METRICS`]) and the number it is compared with.
+    Metric { name: &'static str, bound: f64 },
+    /// A proportion (by its name in [`PROPORTIONS`]): 1 or 0 for one run.
+    Proportion { name: &'static str, bound: f64 },
+    /// The run's outcome and the outcome it is compared with.
+    Outcome(Outcome),
+}
+
+/// A clause's side of the comparison, measured on one run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Measured {
+    Number(f64),
+    Outcome(Outcome),
+}
+
+impl fmt::Display for Measured {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Measured::Number(v) => f.write_str(&fmt_num(*v)),
+            Measured::Outcome(o) => f.write_str(o.as_str()),
+        }
+    }
+}
+
+fn run_condition_help() -> String {
+    format!(
+        "write METRIC OP VALUE, e.g. \"failed_requests_due_to_change > 0\" or \"outcome == halted\" (join clauses with &&); OP is <, <=, >, >=, == or !=; METRIC is outcome or one of: {}",
+        known_metrics()
+    )
+}
+
+impl RunCondition {
+    /// Parses `text`, found in `file` at `(line, column)` (1-based: where
+    /// the text starts, for messages), under the name `field`.
+    pub fn parse(
+        text: &str,
+        file: &str,
+        field: &str,
+        (line, column): (usize, usize),
+    ) -> Result<RunCondition, ScenarioError> {
+        // The column of byte `at` of `text`.
+        let col = |at: usize| column + text[..at].chars().count();
+        let fail = |at: usize, m: String| err(file, (line, col(at)), field, m);
+        if text.trim().is_empty() {
+            return Err(fail(
+                0,
+                format!("empty condition; {}", run_condition_help()),
+            ));
+        }
+        let mut clauses = Vec::new();
+        let mut start = 0;
+        for part in text.split("&&") {
+            let lead = part.len() - part.trim_start().len();
+            let at = start + lead;
+            start += part.len() + 2;
+            let clause = part.trim();
+            if clause.is_empty() {
+                return Err(fail(
+                    at,
+                    format!("an empty clause around `&&`; {}", run_condition_help()),
+                ));
+            }
+            let (left, op, right, op_at) = split_comparison(clause).map_err(|e| {
+                let what = match e {
+                    NoComparison::Missing => "no comparison",
+                    NoComparison::Unknown => "unknown comparison",
+                };
+                fail(
+                    at,
+                    format!("{what} in \"{clause}\"; {}", run_condition_help()),
+                )
+            })?;
+            let name = left.trim();
+            let right_at = at + op_at + op.as_str().len();
+            let right_at = right_at + (right.len() - right.trim_start().len());
+            let right = right.trim();
+            let subject = if name == "outcome" {
+                if !matches!(op, Op::Eq | Op::Ne) {
+                    return Err(fail(
+                        at + op_at,
+                        format!(
+                            "`outcome` is a word: compare it with == or !=, not {}",
+                            op.as_str()
+                        ),
+                    ));
+                }
+                let words: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+                let word = right.trim_matches(['"', '\'']);
+                match Outcome::ALL.iter().find(|o| o.as_str() == word) {
+                    Some(o) => Subject::Outcome(*o),
+                    None => {
+                        return Err(fail(
+                            right_at,
+                            format!(
+                                "`{right}` is not an outcome; an outcome is one of {}",
+                                words.join(", ")
+                            ),
+                        ))
+                    }
+                }
+            } else {
+                let number = || {
+                    right
+                        .replace('_', "")
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|b| b.is_finite())
+                        .ok_or_else(|| {
+                            fail(
+                                right_at,
+                                format!("`{right}` is not a number; {}", run_condition_help()),
+                            )
+                        })
+                };
+                if let Some(m) = analysis::metric(name) {
+                    Subject::Metric {
+                        name: m.name,
+                        bound: number()?,
+                    }
+                } else if let Some(p) = analysis::proportion(name) {
+                    Subject::Proportion {
+                        name: p.name,
+                        bound: number()?,
+                    }
+                } else if name.is_empty() {
+                    return Err(fail(
+                        at,
+                        format!(
+                            "no metric before the comparison in \"{clause}\"; {}",
+                            run_condition_help()
+                        ),
+                    ));
+                } else {
+                    return Err(fail(
+                        at,
+                        format!("unknown metric `{name}`; {}", run_condition_help()),
+                    ));
+                }
+            };
+            clauses.push(Clause {
+                text: clause.to_string(),
+                subject,
+                op,
+            });
+        }
+        Ok(RunCondition {
+            text: text.trim().to_string(),
+            clauses,
+        })
+    }
+
+    /// Whether every clause holds for the run.
+    pub fn holds(&self, s: &Summary) -> bool {
+        self.clauses.iter().all(|c| c.holds(s))
+    }
+
+    /// What the run measured, clause by clause: `outcome = completed,
+    /// failed_requests_due_to_change = 0`.
+    pub fn describe(&self, s: &Summary) -> String {
+        self.clauses
+            .iter()
+            .map(|c| format!("{} = {}", c.name(), c.measure(s)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl Clause {
+    /// The metric's name (`outcome` for the outcome).
+    pub fn name(&self) -> &'static str {
+        match &self.subject {
+            Subject::Metric { name, .. } | Subject::Proportion { name, .. } => name,
+            Subject::Outcome(_) => "outcome",
+        }
+    }
+
+    pub fn measure(&self, s: &Summary) -> Measured {
+        match &self.subject {
+            Subject::Metric { name, .. } => {
+                Measured::Number(analysis::metric(name).map_or(f64::NAN, |m| (m.value)(s)))
+            }
+            Subject::Proportion { name, .. } => Measured::Number(
+                analysis::proportion(name).map_or(f64::NAN, |p| f64::from(u8::from((p.hit)(s)))),
+            ),
+            Subject::Outcome(_) => Measured::Outcome(s.outcome),
+        }
+    }
+
+    pub fn holds(&self, s: &Summary) -> bool {
+        match (&self.subject, self.measure(s)) {
+            (Subject::Outcome(want), Measured::Outcome(got)) => match self.op {
+                Op::Eq => got == *want,
+                _ => got != *want,
+            },
+            (
+                Subject::Metric { bound, .. } | Subject::Proportion { bound, .. },
+                Measured::Number(v),
+            ) => !v.is_nan() && self.op.holds(v, *bound),
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,5 +822,93 @@ mod tests {
         let e =
             Thresholds::parse("[baseline]\nrequests_failed = \"five\"\n", "g.toml").unwrap_err();
         assert_eq!((e.line, e.column), (2, 19), "{e}");
+    }
+    fn summary(outcome: Outcome, due: Option<i64>) -> Summary {
+        let mut s: Summary = serde_json::from_value(serde_json::json!({
+            "scenario": "s", "seed": 1, "policy": "rolling", "change": "c", "hosts": 1,
+            "outcome": "completed", "outcome_reason": "", "duration_s": 1.0, "tick_s": 1.0,
+            "rollout_started_at_s": 0.0, "rollout_duration_s": 1.0, "requests_total": 10,
+            "requests_failed": 3, "failed_requests_during_rollout": 0, "success_rate": 0.7,
+            "peak_hosts_unavailable_pct": 0.0, "hosts_on_new_pct": 100.0,
+            "hosts_ever_on_new_pct": 100.0, "detected_at_s": null, "aborted_at_s": null,
+            "time_to_rollback_s": null, "events_processed": 0, "shakedown_version": "t"
+        }))
+        .unwrap();
+        s.outcome = outcome;
+        s.failed_requests_due_to_change = due;
+        s
+    }
+
+    fn until(text: &str) -> Result<RunCondition, ScenarioError> {
+        RunCondition::parse(text, "--until", "until", (1, 1))
+    }
+
+    #[test]
+    fn run_conditions_compare_numbers_and_outcomes() {
+        let done = summary(Outcome::Completed, Some(5));
+        let halted = summary(Outcome::Halted, Some(0));
+        let no_base = summary(Outcome::Halted, None);
+        let cases: &[(&str, [bool; 3])] = &[
+            ("failed_requests_due_to_change > 0", [true, false, false]),
+            // The issue's name for it is an alias.
+            ("requests_failed_due_to_change > 0", [true, false, false]),
+            // A run without the metric holds no clause on it, not even !=.
+            ("failed_requests_due_to_change != 1", [true, true, false]),
+            ("outcome != completed", [false, true, true]),
+            ("outcome == halted", [false, true, true]),
+            ("outcome == \"halted\"", [false, true, true]),
+            ("requests_failed >= 3", [true, true, true]),
+            ("p_completed == 1", [true, false, false]),
+            (
+                "outcome == halted && requests_failed>2",
+                [false, true, true],
+            ),
+            (
+                "outcome == halted && requests_failed > 3",
+                [false, false, false],
+            ),
+        ];
+        for (text, want) in cases {
+            let c = until(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let got = [c.holds(&done), c.holds(&halted), c.holds(&no_base)];
+            assert_eq!(&got, want, "{text}");
+        }
+        let c = until(" outcome == halted && requests_failed > 3 ").unwrap();
+        assert_eq!(c.text, "outcome == halted && requests_failed > 3");
+        assert_eq!(
+            c.describe(&done),
+            "outcome = completed, requests_failed = 3"
+        );
+    }
+
+    #[test]
+    fn run_condition_errors_are_located() {
+        // (text, column, words the message has)
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 1, "empty condition"),
+            ("requests_failed", 1, "no comparison"),
+            ("requests_failed => 1", 1, "unknown comparison"),
+            ("request_failed > 0", 1, "unknown metric `request_failed`"),
+            ("outcome < completed", 9, "compare it with == or !="),
+            ("outcome == done", 12, "`done` is not an outcome"),
+            ("requests_failed > many", 19, "`many` is not a number"),
+            (
+                "outcome == halted && bogus > 1",
+                22,
+                "unknown metric `bogus`",
+            ),
+            ("outcome == halted &&", 21, "empty clause"),
+            ("> 1", 1, "no metric"),
+        ];
+        for (text, column, words) in cases {
+            let e = until(text).unwrap_err();
+            assert_eq!((e.line, e.column), (1, *column), "{text}: {e}");
+            assert!(e.message.contains(words), "{text}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("--until:1:{column}: `until`: ")),
+                "{e}"
+            );
+        }
     }
 }
