@@ -21,12 +21,20 @@ pub const AUDIT_ROWS: usize = 50;
 
 /// The report of one run.
 pub fn run_report(rec: &RunRecord) -> String {
-    run_report_for(rec, &default_scenario_path(&rec.summary))
+    run_report_for(
+        rec,
+        &format!(
+            "shakedown run {} --seed {} --out DIR",
+            default_scenario_path(&rec.summary),
+            rec.summary.seed
+        ),
+    )
 }
 
-/// [`run_report`], naming the scenario file the run was read from in its
-/// "reproduce" line (instead of `scenarios/<name>.toml`).
-pub fn run_report_for(rec: &RunRecord, scenario_path: &str) -> String {
+/// [`run_report`] whose "reproduce" line is `reproduce`: the command that
+/// gives this run again (the scenario file it was read from, `--policy`
+/// when a policy file replaced the scenario's, the seed).
+pub fn run_report_for(rec: &RunRecord, reproduce: &str) -> String {
     let s = &rec.summary;
     let title = format!("shakedown run: {}", s.scenario);
     let mut b = String::new();
@@ -65,12 +73,7 @@ pub fn run_report_for(rec: &RunRecord, scenario_path: &str) -> String {
     b.push_str(&audit_log(rec));
 
     b.push_str("<h2>Reproduce</h2>\n");
-    let _ = writeln!(
-        b,
-        "<pre class=\"cmd\">shakedown run {} --seed {}</pre>",
-        esc(scenario_path),
-        s.seed
-    );
+    let _ = writeln!(b, "<pre class=\"cmd\">{}</pre>", esc(reproduce));
     let _ = writeln!(
         b,
         "<p class=\"note\">The simulation is deterministic: the same scenario file, seed and shakedown version give the same numbers. This run used policy <code>{}</code>.</p>",

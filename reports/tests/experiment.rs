@@ -92,6 +92,8 @@ fn manifest(kind: Kind, groups: Vec<GroupDef>, params: Vec<Param>, seeds: &str) 
         seeds: seeds.into(),
         groups,
         params,
+        policy_file: None,
+        metric_map: None,
         shard: None,
         shakedown_version: "test".into(),
     }

@@ -104,9 +104,9 @@ fn run_report_is_self_contained_and_complete() {
     assert!(page.contains(&s.outcome_reason));
 
     // How to reproduce it.
-    assert!(page.contains("shakedown run scenarios/rolling-basic.toml --seed 7"));
-    let custom = html::run_report_for(rec, "my dir/x.toml");
-    assert!(custom.contains("shakedown run my dir/x.toml --seed 7"));
+    assert!(page.contains("shakedown run scenarios/rolling-basic.toml --seed 7 --out DIR"));
+    let custom = html::run_report_for(rec, "shakedown run x.toml --policy p.toml --seed 7");
+    assert!(custom.contains("shakedown run x.toml --policy p.toml --seed 7"));
 }
 
 #[test]
