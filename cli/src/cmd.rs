@@ -136,7 +136,7 @@ pub fn validate(files: &[std::path::PathBuf], deny_warnings: bool) -> Result<Exi
 /// Every data file a single run writes, rendered in memory (what
 /// `det-check` compares; `run` adds `report.html`).
 pub fn run_outputs(rec: &RunRecord) -> Vec<Output> {
-    let mut out = reports::run_outputs(rec, "");
+    let mut out = reports::run_outputs(rec, "", None);
     out.retain(|o| o.name != "report.html");
     out
 }
@@ -229,7 +229,8 @@ pub fn run_loaded(
         "shakedown run {}{again} --seed {seed} --out DIR",
         path.display()
     );
-    write_out(out, &reports::run_outputs(&rec, &again))?;
+    let clock = reports::plots::Clock::of(&sc.traffic);
+    write_out(out, &reports::run_outputs(&rec, &again, clock.as_ref()))?;
     print_summary(&rec);
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,events.csv,report.md,report.html}}",
@@ -254,14 +255,15 @@ pub fn demo(out: &Path) -> Result<ExitCode> {
             sc.seed
         );
         println!("  reproduce: {again}");
+        let clock = reports::plots::Clock::of(&sc.traffic);
         groups.push((file.to_string(), sc));
-        runs.push((rec, again));
+        runs.push((rec, again, clock));
     }
     // One set: the folder per policy and the comparison appear together
     // (`monte-carlo/`, written next, is kept until it is replaced).
     let mut set = Vec::new();
-    for (rec, again) in &runs {
-        for o in reports::run_outputs(rec, again) {
+    for (rec, again, clock) in &runs {
+        for o in reports::run_outputs(rec, again, clock.as_ref()) {
             set.push(Output::new(
                 format!("{}/{}", rec.summary.policy, o.name),
                 o.bytes,

@@ -225,6 +225,7 @@ fn drill_outputs(m: &Manifest, scenarios: &[Scenario], rows: &[Summary]) -> Vec<
                 &recs[i],
                 &p.dir,
                 &drill::command(m, g, p.seed),
+                shakedown_reports::plots::Clock::of(&scenarios[g].traffic).as_ref(),
             ));
         }
     }

@@ -1240,6 +1240,40 @@ fn series(
         .collect()
 }
 
+/// The heatmap of a two-parameter sweep: mean failed requests due to the
+/// change at each grid point (the figure the recommendation weighs after
+/// completion and the SLO); points that never completed are grey.
+fn heatmap(m: &Manifest, a: &Analysis) -> String {
+    let hi = metric_index("failed_requests_due_to_change");
+    let names = grid::short_names(&m.params);
+    let (rows, cols) = (&m.params[0].values, &m.params[1].values);
+    let cells: Vec<px::Cell> = (0..rows.len() * cols.len())
+        .map(|g| {
+            (g < a.groups.len() && a.recommendation.finished[g])
+                .then(|| a.groups[g].metrics[hi].mean)
+        })
+        .collect();
+    let mut out = String::from("<h2>Over the grid</h2>\n");
+    out.push_str(&figure(
+        &px::heatmap_svg(
+            &format!(
+                "Failed requests due to the change (mean per run) · {} × {}",
+                names[0], names[1]
+            ),
+            (&names[1], cols),
+            (&names[0], rows),
+            "mean failed requests due to the change",
+            &cells,
+        ),
+        "Heatmap of mean failed requests due to the change over the grid",
+        &format!(
+            "Each cell is a grid point ({} down, {} across) at its mean over the seeds of the failed requests due to the change; darker is more harm. Grey cells never completed and are not compared.",
+            names[0], names[1]
+        ),
+    ));
+    out
+}
+
 /// `report.html`: self-contained (inline CSS and SVG, no scripts, no links).
 pub fn html(
     m: &Manifest,
@@ -1534,6 +1568,8 @@ pub fn html(
                     x: s.metrics[3].mean,
                     y: s.metrics[yi].mean,
                     frontier: f.groups.contains(&g),
+                    x_ci: [s.metrics[3].mean_ci.low, s.metrics[3].mean_ci.high],
+                    y_ci: [s.metrics[yi].mean_ci.low, s.metrics[yi].mean_ci.high],
                 })
                 .collect();
             let ytitle = match f.y {
@@ -1556,12 +1592,17 @@ pub fn html(
                 ),
                 &format!("Pareto frontier, rollout duration against {}", METRICS[yi].title),
                 &format!(
-                    "Each point is a {} at its means over the seeds; the line joins the frontier (no other point is both faster and lower): {}.",
+                    "Each point is a {} at its means over the seeds, with bars for their 95 % bootstrap intervals (points whose bars overlap are not clearly apart); the line joins the frontier (no other point is both faster and lower): {}.",
                     if m.kind == Kind::Compare { "policy" } else { "grid point" },
                     f.groups.iter().map(|&g| labels[g]).collect::<Vec<_>>().join(" → ")
                 ),
             ));
         }
+    }
+
+    // A two-parameter sweep: the harm over the grid.
+    if m.kind == Kind::Sweep && m.params.len() == 2 {
+        b.push_str(&heatmap(m, a));
     }
 
     // Paired differences.

@@ -173,8 +173,13 @@ pub fn command(m: &Manifest, g: usize, seed: u64) -> String {
 
 /// The files of one drill-down run, under its directory: what `shakedown
 /// run` writes, with the report's "reproduce" line naming [`command`].
-pub fn run_files(rec: &shakedown_sim::RunRecord, dir: &str, reproduce: &str) -> Vec<crate::Output> {
-    crate::run_outputs(rec, reproduce)
+pub fn run_files(
+    rec: &shakedown_sim::RunRecord,
+    dir: &str,
+    reproduce: &str,
+    clock: Option<&crate::plots::Clock>,
+) -> Vec<crate::Output> {
+    crate::run_outputs(rec, reproduce, clock)
         .into_iter()
         .map(|o| crate::Output::new(format!("{dir}/{}", o.name), o.bytes))
         .collect()

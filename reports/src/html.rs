@@ -35,6 +35,13 @@ pub fn run_report(rec: &RunRecord) -> String {
 /// gives this run again (the scenario file it was read from, `--policy`
 /// when a policy file replaced the scenario's, the seed).
 pub fn run_report_for(rec: &RunRecord, reproduce: &str) -> String {
+    run_report_with(rec, reproduce, None)
+}
+
+/// [`run_report_for`] with the users' clock (`plots::Clock::of` the
+/// scenario's traffic): the traffic plot marks the users' peak in local
+/// time and says when, locally, the rollout started.
+pub fn run_report_with(rec: &RunRecord, reproduce: &str, clock: Option<&plots::Clock>) -> String {
     let s = &rec.summary;
     let title = format!("shakedown run: {}", s.scenario);
     let mut b = String::new();
@@ -67,7 +74,7 @@ pub fn run_report_for(rec: &RunRecord, reproduce: &str) -> String {
     b.push_str("</tbody>\n</table>\n");
 
     b.push_str("<h2>Plots</h2>\n");
-    b.push_str(&figures(rec, &Scale::default()));
+    b.push_str(&figures(rec, &Scale::default(), clock));
 
     b.push_str(&policy_events(rec));
     b.push_str(&audit_log(rec));
@@ -153,7 +160,7 @@ pub fn compare_report(title: &str, runs: &[RunRecord]) -> String {
             esc(&r.summary.policy),
             esc(r.summary.outcome.as_str())
         );
-        b.push_str(&figures(r, &scale));
+        b.push_str(&figures(r, &scale, None));
         b.push_str("</section>\n");
     }
 
@@ -335,7 +342,7 @@ fn best_of(row: &Row, runs: &[RunRecord]) -> Vec<usize> {
 }
 
 /// Both plots of a run, each with a caption saying what it shows.
-fn figures(rec: &RunRecord, scale: &Scale) -> String {
+fn figures(rec: &RunRecord, scale: &Scale, clock: Option<&plots::Clock>) -> String {
     let s = &rec.summary;
     let mut b = String::new();
     let _ = writeln!(
@@ -347,11 +354,22 @@ fn figures(rec: &RunRecord, scale: &Scale) -> String {
         ),
         esc(&progress_caption(rec))
     );
+    if let Some(svg) = crate::plots_roles::role_progress_svg(rec) {
+        let _ = writeln!(
+            b,
+            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            inline_svg(
+                &svg,
+                &format!("Per-role progress, {} under {}", s.scenario, s.policy)
+            ),
+            esc("Per role, how many hosts had been told to run the new version (from the audit log, events.csv), over the rollout window only; beneath, the whole run with that window shaded and the hosts running the new version.")
+        );
+    }
     let _ = writeln!(
         b,
         "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
         inline_svg(
-            &plots::traffic_svg_scaled(rec, scale),
+            &plots::traffic_svg_clocked(rec, scale, clock),
             &format!("Traffic and errors, {} under {}", s.scenario, s.policy)
         ),
         esc(&traffic_caption(rec))

@@ -166,7 +166,14 @@ fn pages() -> Vec<(&'static str, String)> {
     let one = run(&sc, 7);
     let two = run(&big_bang, 7);
     let mut out = vec![
-        ("run", html::run_report(&one)),
+        (
+            "run",
+            html::run_report_with(
+                &one,
+                "shakedown run scenarios/rolling-basic.toml --seed 7 --out DIR",
+                shakedown_reports::plots::Clock::of(&sc.traffic).as_ref(),
+            ),
+        ),
         (
             "demo-compare",
             html::compare_report("shakedown demo: rolling-basic", &[one, two]),

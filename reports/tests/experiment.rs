@@ -340,8 +340,22 @@ fn html_is_self_contained_and_has_the_plots() {
         ] {
             assert!(!html.contains(banned), "{:?}: contains {banned}", m.kind);
         }
-        // Two CDFs (failed requests, blast radius) and two Pareto plots.
-        assert_eq!(html.matches("<svg viewBox").count(), 4, "{:?}", m.kind);
+        // Two CDFs (failed requests, blast radius) and two Pareto plots;
+        // a two-parameter sweep adds its heatmap.
+        let heatmap = m.params.len() == 2;
+        assert_eq!(
+            html.matches("<svg viewBox").count(),
+            4 + usize::from(heatmap),
+            "{:?}",
+            m.kind
+        );
+        assert_eq!(
+            html.contains("Heatmap of mean failed requests due to the change"),
+            heatmap
+        );
+        // Pareto points carry their intervals; each group's runs are linked.
+        assert!(html.contains("bars for their 95 % bootstrap intervals"));
+        assert!(html.contains("<a href=\"runs/"), "drill-down links");
         for label in [
             "CDF of failed requests",
             "CDF of peak blast radius",
@@ -396,6 +410,8 @@ fn plots_render_as_png() {
             x: s.metrics[3].mean,
             y: s.metrics[0].mean,
             frontier: a.frontiers[0].groups.contains(&g),
+            x_ci: [s.metrics[3].mean_ci.low, s.metrics[3].mean_ci.high],
+            y_ci: [s.metrics[0].mean_ci.low, s.metrics[0].mean_ci.high],
         })
         .collect();
     let pareto = px::pareto_png(
