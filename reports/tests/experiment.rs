@@ -554,3 +554,23 @@ fn identical_policies_tie() {
     let text = compare::verdict(&m, &a);
     assert!(text.contains("It ties with `b`"), "{text}");
 }
+
+#[test]
+fn cdf_axis_is_logarithmic_where_values_span_decades() {
+    let wide = [px::Series {
+        label: "a".into(),
+        values: vec![0.0, 3.0, 40.0, 5000.0],
+    }];
+    assert_eq!(px::log_decades(&wide), Some((0.0, 4.0)));
+    let svg = px::cdf_svg("t", "failed requests per run", &wide);
+    assert!(
+        svg.contains("failed requests per run · log scale (≤ 1 at the left edge)"),
+        "the axis says it is logarithmic and where 0 went"
+    );
+    let narrow = [px::Series {
+        label: "b".into(),
+        values: vec![5500.0, 6000.0, 0.0],
+    }];
+    assert_eq!(px::log_decades(&narrow), None, "one decade: linear");
+    assert!(!px::cdf_svg("t", "x", &narrow).contains("log scale"));
+}
