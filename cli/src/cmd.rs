@@ -154,8 +154,8 @@ fn print_summary(rec: &RunRecord) {
     );
     println!(
         "  requests {} · failed {} ({:.4} %) · peak hosts unavailable {:.1} % · on new version {:.1} %",
-        s.requests_total,
-        s.requests_failed,
+        reports::html::group(s.requests_total),
+        reports::html::group(s.requests_failed),
         100.0 * (1.0 - s.success_rate),
         s.peak_hosts_unavailable_pct,
         s.hosts_on_new_pct
@@ -169,7 +169,12 @@ fn print_summary(rec: &RunRecord) {
         println!("  {h}");
     }
     for f in s.fault_hits.iter().filter(|f| f.kind != "registry-outage") {
-        println!("  {} {}: hit {} hosts", f.fault, f.kind, f.hosts);
+        println!(
+            "  {} {}: hit {} hosts",
+            f.fault,
+            f.kind,
+            reports::html::group(f.hosts)
+        );
     }
     if s.audit_rows_dropped > 0 {
         println!(
