@@ -17,30 +17,45 @@ const DEMO_SCENARIO: (&str, &str) = (
     include_str!("../../scenarios/spotify-docker-1.12.toml"),
 );
 
-/// The policies the demo compares on that scenario, as `[policy]` tables.
-const DEMO_POLICIES: [&str; 4] = [
-    // The scenario's own: Kubernetes rolling update per role, 5 % at a time.
-    "",
+/// The policies the demo compares on that scenario: the files in
+/// `scenarios/policies/` (compiled in, so `demo` works from any directory),
+/// which its "reproduce" lines name.
+const DEMO_POLICIES: [(&str, &str); 4] = [
+    // Kubernetes rolling update per role, 5 % at a time (the scenario's own).
+    (
+        "scenarios/policies/demo-rolling.toml",
+        include_str!("../../scenarios/policies/demo-rolling.toml"),
+    ),
     // Big-bang: how infrastructure changes were pushed before Tsunami.
-    "kind = \"all-at-once\"\n",
+    (
+        "scenarios/policies/demo-all-at-once.toml",
+        include_str!("../../scenarios/policies/demo-all-at-once.toml"),
+    ),
     // Tsunami: a linear ramp over 24 h per role, at least one host, SLO halt.
-    "kind = \"linear\"\nduration = \"24h\"\nstep = \"30m\"\nmin_hosts = 1\nslo_window = \"15m\"\nslo = [{ query = \"success-rate\", min = 0.999 }]\n",
+    (
+        "scenarios/policies/demo-linear.toml",
+        include_str!("../../scenarios/policies/demo-linear.toml"),
+    ),
     // AWS: one-box, then zone by zone with bake times and an alarm.
-    "kind = \"waves\"\nmax_unavailable = \"10%\"\nalarms = [{ query = \"error-rate\", max = 0.01 }]\n",
+    (
+        "scenarios/policies/demo-waves.toml",
+        include_str!("../../scenarios/policies/demo-waves.toml"),
+    ),
 ];
 
 /// Seeds of the demo's Monte Carlo comparison.
 const DEMO_SEEDS: &str = "1..20";
 
-/// The demo scenario with another `[policy]` table (its policy table is last).
-fn demo_variant(text: &str, policy: &str) -> String {
-    if policy.is_empty() {
-        return text.to_string();
-    }
+/// The demo scenario with a policy file's `[policy]` table in place of its
+/// own (both tables are last in their files, as `compare --policy` puts it).
+fn demo_variant(text: &str, policy_file: &str) -> String {
     let (head, _) = text
         .rsplit_once("\n[policy]\n")
         .expect("the demo scenario ends with its [policy] table");
-    format!("{head}\n[policy]\n{policy}")
+    let (_, table) = policy_file
+        .split_once("[policy]\n")
+        .expect("a demo policy file has a [policy] table");
+    format!("{head}\n[policy]\n{table}")
 }
 
 const BENCH_SCENARIO: (&str, &str) = (
@@ -118,23 +133,11 @@ pub fn validate(files: &[std::path::PathBuf], deny_warnings: bool) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every data file a single run writes, rendered in memory.
+/// Every data file a single run writes, rendered in memory (what
+/// `det-check` compares; `run` adds `report.html`).
 pub fn run_outputs(rec: &RunRecord) -> Vec<Output> {
-    vec![
-        Output::new("summary.json", reports::json::summary(&rec.summary)),
-        Output::new("timeseries.csv", reports::csv::timeseries(&rec.ticks)),
-        Output::new("events.csv", reports::csv::events(&rec.events)),
-        Output::new("report.md", reports::markdown::run(&rec.summary)),
-    ]
-}
-
-/// The data files plus the HTML report.
-pub fn run_outputs_with_html(rec: &RunRecord, scenario_path: &str) -> Vec<Output> {
-    let mut out = run_outputs(rec);
-    out.push(Output::new(
-        "report.html",
-        reports::html::run_report_for(rec, scenario_path),
-    ));
+    let mut out = reports::run_outputs(rec, "", None);
+    out.retain(|o| o.name != "report.html");
     out
 }
 
@@ -151,8 +154,8 @@ fn print_summary(rec: &RunRecord) {
     );
     println!(
         "  requests {} · failed {} ({:.4} %) · peak hosts unavailable {:.1} % · on new version {:.1} %",
-        s.requests_total,
-        s.requests_failed,
+        reports::html::group(s.requests_total),
+        reports::html::group(s.requests_failed),
         100.0 * (1.0 - s.success_rate),
         s.peak_hosts_unavailable_pct,
         s.hosts_on_new_pct
@@ -166,7 +169,12 @@ fn print_summary(rec: &RunRecord) {
         println!("  {h}");
     }
     for f in s.fault_hits.iter().filter(|f| f.kind != "registry-outage") {
-        println!("  {} {}: hit {} hosts", f.fault, f.kind, f.hosts);
+        println!(
+            "  {} {}: hit {} hosts",
+            f.fault,
+            f.kind,
+            reports::html::group(f.hosts)
+        );
     }
     if s.audit_rows_dropped > 0 {
         println!(
@@ -222,20 +230,18 @@ pub fn run_loaded(
     // measured against (a summary-only run).
     let base = sim::world::baseline(&sc, seed);
     let rec = sim::world::run_against(&sc, RunOptions::full(seed), &base);
-    write_out(
-        out,
-        &run_outputs_with_html(&rec, &path.display().to_string()),
-    )?;
+    let again = format!(
+        "shakedown run {}{again} --seed {seed} --out DIR",
+        path.display()
+    );
+    let clock = reports::plots::Clock::of(&sc.traffic);
+    write_out(out, &reports::run_outputs(&rec, &again, clock.as_ref()))?;
     print_summary(&rec);
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,events.csv,report.md,report.html}}",
         escape_controls(&out.display().to_string())
     );
-    println!(
-        "  reproduce: shakedown run {}{} --seed {seed}",
-        escape_controls(&path.display().to_string()),
-        escape_controls(again)
-    );
+    println!("  reproduce: {}", escape_controls(&again));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -243,26 +249,33 @@ pub fn demo(out: &Path) -> Result<ExitCode> {
     let (name, text) = DEMO_SCENARIO;
     let mut runs = Vec::new();
     let mut groups = Vec::new();
-    for policy in DEMO_POLICIES {
+    for (file, policy) in DEMO_POLICIES {
         let sc = Scenario::parse(&demo_variant(text, policy), name)
             .map_err(|e| BadInput(e.to_string()))?;
         let base = sim::world::baseline(&sc, sc.seed);
         let rec = sim::world::run_against(&sc, RunOptions::full(sc.seed), &base);
         print_summary(&rec);
-        groups.push((rec.summary.policy.clone(), sc));
-        runs.push(rec);
+        let again = format!(
+            "shakedown run {name} --policy {file} --seed {} --out DIR",
+            sc.seed
+        );
+        println!("  reproduce: {again}");
+        let clock = reports::plots::Clock::of(&sc.traffic);
+        groups.push((file.to_string(), sc));
+        runs.push((rec, again, clock));
     }
     // One set: the folder per policy and the comparison appear together
     // (`monte-carlo/`, written next, is kept until it is replaced).
     let mut set = Vec::new();
-    for rec in &runs {
-        for o in run_outputs_with_html(rec, name) {
+    for (rec, again, clock) in &runs {
+        for o in reports::run_outputs(rec, again, clock.as_ref()) {
             set.push(Output::new(
                 format!("{}/{}", rec.summary.policy, o.name),
                 o.bytes,
             ));
         }
     }
+    let runs: Vec<_> = runs.into_iter().map(|r| r.0).collect();
     let summaries: Vec<_> = runs.iter().map(|r| &r.summary).collect();
     let title = format!("shakedown demo: {}", runs[0].summary.scenario);
     let md = reports::markdown::compare(&title, &summaries);
@@ -275,7 +288,8 @@ pub fn demo(out: &Path) -> Result<ExitCode> {
         out.display()
     );
     // The same policies on the same worlds over many seeds: distributions,
-    // confidence intervals and paired differences.
+    // confidence intervals and paired differences; what `compare` with the
+    // same policy files writes.
     println!("Monte Carlo: the four policies on seeds {DEMO_SEEDS} (common random numbers)");
     crate::experiment::compare_scenarios(
         Path::new(name),

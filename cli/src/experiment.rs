@@ -18,7 +18,8 @@ use crate::manifest::policy_file::{policy_file_warnings, with_policy, with_polic
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use shakedown_reports::{compare, Output};
+use shakedown_reports::{compare, drill, Output};
+use shakedown_sim::experiment::analysis::METRICS;
 use shakedown_sim::experiment::grid::{self, Segment};
 use shakedown_sim::experiment::{
     self as ex, GroupDef, Kind, Manifest, SeedSet, Shard, ShardInfo, MANIFEST_FORMAT,
@@ -157,10 +158,19 @@ fn execute(plan: Plan, shard: Option<&str>, out: &Path) -> Result<ExitCode> {
                 Output::new("manifest.json", compare::manifest_json(&manifest)),
             ]
         }
-        None => compare::outputs(&manifest, &seeds, &rows),
+        None => {
+            let mut all = compare::outputs(&manifest, &seeds, &rows);
+            all.extend(drill_outputs(&manifest, &scenarios, &rows));
+            all
+        }
     };
     input::write_out(out, &outputs)?;
-    let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+    let names: Vec<&str> = outputs
+        .iter()
+        .map(|o| o.name.as_str())
+        .filter(|n| !n.starts_with("runs/"))
+        .chain(shard.is_none().then_some("runs/…"))
+        .collect();
     println!(
         "{} runs in {:.2} s ({:.1} runs/s on {} threads); wrote {}/{{{}}}",
         rows.len(),
@@ -181,8 +191,98 @@ fn execute(plan: Plan, shard: Option<&str>, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The drill-down of a whole experiment (`shakedown_reports::drill`): each
+/// group's worst, median and best seed run again with full recording,
+/// against the same seed without the change as every run of the experiment
+/// was, and written as the files `shakedown run` writes under
+/// `runs/<group>/<rank>-seed-<N>/`. A seed that holds two ranks (fewer than
+/// three seeds) is run once.
+fn drill_outputs(m: &Manifest, scenarios: &[Scenario], rows: &[Summary]) -> Vec<Output> {
+    let picks = drill::picks(m, rows);
+    let mut jobs: Vec<(usize, u64)> = Vec::new();
+    for (g, ps) in picks.iter().enumerate() {
+        for p in ps {
+            if !jobs.contains(&(g, p.seed)) {
+                jobs.push((g, p.seed));
+            }
+        }
+    }
+    let recs: Vec<sim::RunRecord> = jobs
+        .par_iter()
+        .map(|&(g, seed)| {
+            let base = sim::world::baseline(&scenarios[g], seed);
+            sim::world::run_against(&scenarios[g], RunOptions::full(seed), &base)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (g, ps) in picks.iter().enumerate() {
+        for p in ps {
+            let i = jobs
+                .iter()
+                .position(|&j| j == (g, p.seed))
+                .expect("every pick was run");
+            out.extend(drill::run_files(
+                &recs[i],
+                &p.dir,
+                &drill::command(m, g, p.seed),
+                shakedown_reports::plots::Clock::of(&scenarios[g].traffic).as_ref(),
+            ));
+        }
+    }
+    out
+}
+
+/// The scenario of each group of `m`, built again from the files it names
+/// (what `merge` needs to write the drill-down): the scenario file, each
+/// group's policy file, a sweep's values. An error when a file is gone or
+/// no longer what the experiment ran.
+fn scenarios_of(m: &Manifest) -> Result<Vec<Scenario>> {
+    let path = Path::new(&m.scenario_file);
+    let own = read(path, "scenario")?;
+    let map = m.metric_map.as_deref().map(Path::new);
+    let text = match &m.policy_file {
+        Some(p) => with_policy_text(&own, path, Path::new(p), map)?.1,
+        None => own.clone(),
+    };
+    if digest(&text) != m.scenario_digest {
+        return Err(bad(format!(
+            "{}: changed since the experiment ran (its digest differs)",
+            m.scenario_file
+        )));
+    }
+    let mut out = Vec::new();
+    match m.kind {
+        Kind::Compare => {
+            let base = input::load(path)?;
+            for g in &m.groups {
+                let sc = match &g.policy_file {
+                    Some(f) => with_policy(&own, path, Path::new(f), map)?,
+                    None => base.clone(),
+                };
+                if g.policy.as_ref() != Some(&policy_table(&sc)) {
+                    return Err(bad(format!(
+                        "group `{}`: its policy is no longer the one the experiment ran",
+                        g.label
+                    )));
+                }
+                out.push(sc);
+            }
+        }
+        Kind::Sweep => {
+            let doc: DocumentMut = text.parse().map_err(bad)?;
+            for g in &m.groups {
+                let values: Vec<&str> = g.values.iter().map(String::as_str).collect();
+                let edited = apply(&doc, &m.params, &values).map_err(|(_, e)| bad(e))?;
+                out.push(parse_at(&edited, path).map_err(bad)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A few lines on the terminal: the recommendation first, then each
-/// group's outcomes, mean failed requests, blast radius and rollout duration.
+/// group's outcomes, the failed requests due to the change (the figure the
+/// recommendation weighs), blast radius and rollout duration.
 fn print_overview(m: &Manifest, rows: &[Summary]) {
     let a = compare::analyze(m, rows);
     println!("{}", compare::verdict(m, &a));
@@ -193,23 +293,28 @@ fn print_overview(m: &Manifest, rows: &[Summary]) {
         .max()
         .unwrap_or(0)
         .min(40);
+    let harm = METRICS
+        .iter()
+        .position(|x| x.name == "failed_requests_due_to_change")
+        .expect("harm is a metric");
+    let name = "failed_requests_due_to_change";
     for (i, g) in a.groups.iter().enumerate() {
-        let f = &g.metrics[0];
+        let f = &g.metrics[harm];
         let outcomes = compare::outcome_counts(&a, i);
         if !a.recommendation.finished[i] {
             println!(
-                "  {:<width$}  never completed ({outcomes}): not compared · failed requests mean {}",
+                "  {:<width$}  never completed ({outcomes}): not compared · failed requests due to the change mean {}",
                 g.label,
-                compare::fmt_metric("requests_failed", f.mean),
+                compare::fmt_metric(name, f.mean),
             );
             continue;
         }
         println!(
-            "  {:<width$}  {outcomes} · failed requests mean {} (p99 {}) · peak blast radius mean {:.1} % · rollout {} (completed runs)",
+            "  {:<width$}  {outcomes} · failed requests due to the change mean {} (p99 {}) · peak blast radius mean {} · rollout {} (completed runs)",
             g.label,
-            compare::fmt_metric("requests_failed", f.mean),
-            compare::fmt_metric("requests_failed", f.p99),
-            g.metrics[2].mean,
+            compare::fmt_metric(name, f.mean),
+            compare::fmt_metric(name, f.p99),
+            compare::fmt_metric("peak_hosts_unavailable_pct", g.metrics[2].mean),
             compare::fmt_metric("rollout_duration_s", g.metrics[3].mean),
         );
     }
@@ -231,6 +336,8 @@ fn base_manifest(
         seeds: seeds.spec.clone(),
         groups: vec![],
         params: vec![],
+        policy_file: None,
+        metric_map: None,
         shard: None,
         shakedown_version: sim::VERSION.to_string(),
     }
@@ -284,6 +391,9 @@ pub fn compare(
         .filter(|w| policies.is_empty() || !w.0.field.starts_with("policy"))
         .collect();
     let mut m = base_manifest(Kind::Compare, scenario_path, &text, &base, &seeds);
+    if !policies.is_empty() {
+        m.metric_map = metric_map.map(|p| p.display().to_string());
+    }
     let mut scenarios = Vec::new();
     if policies.is_empty() {
         m.groups.push(GroupDef {
@@ -320,6 +430,9 @@ pub fn compare(
 
 /// Compares ready-made scenarios, one per labelled policy, over `seeds`
 /// (what `demo` runs after its single-seed comparison).
+/// Each group is the policy file it came from (labelled as `compare` labels
+/// it, by its name) and the scenario with that policy, so the manifest and
+/// the "reproduce" line are those of `compare SCENARIO --policy FILE …`.
 pub fn compare_scenarios(
     scenario_path: &Path,
     text: &str,
@@ -334,10 +447,11 @@ pub fn compare_scenarios(
         .ok_or_else(|| bad("no policy to compare"))?;
     let mut manifest = base_manifest(Kind::Compare, scenario_path, text, &base, &seeds);
     let mut scenarios = Vec::new();
-    for (label, sc) in groups {
+    let files: Vec<PathBuf> = groups.iter().map(|g| PathBuf::from(&g.0)).collect();
+    for ((file, sc), label) in groups.into_iter().zip(labels(&files)) {
         manifest.groups.push(GroupDef {
             label,
-            policy_file: None,
+            policy_file: Some(file),
             policy: Some(policy_table(&sc)),
             values: vec![],
         });
@@ -566,6 +680,10 @@ pub fn sweep(
     };
     let mut m = base_manifest(Kind::Sweep, scenario_path, &text, &base, &seeds);
     m.params = params.clone();
+    if let Some((p, map)) = policy {
+        m.policy_file = Some(p.display().to_string());
+        m.metric_map = map.map(|x| x.display().to_string());
+    }
     let mut scenarios = Vec::new();
     let mut point_warnings: Vec<(shakedown_sim::located::Warning, Vec<String>)> = Vec::new();
     for point in grid::expand(&params) {
@@ -710,20 +828,33 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<ExitCode> {
         .iter()
         .flat_map(|&i| loaded[i].rows.iter().cloned())
         .collect();
-    let outputs = compare::outputs(&whole, &seeds, &rows);
+    let mut outputs = compare::outputs(&whole, &seeds, &rows);
+    let names: Vec<String> = outputs.iter().map(|o| o.name.clone()).collect();
+    // The drill-down needs the scenarios again: rebuilt from the files the
+    // manifest names; when they are gone or changed, summary.json still
+    // lists the runs and their commands.
+    let drilled = match scenarios_of(&whole) {
+        Ok(scenarios) => {
+            outputs.extend(drill_outputs(&whole, &scenarios, &rows));
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "note: the worst/median/best runs (runs/) are not written: {e:#}; summary.json lists the command that reproduces each"
+            );
+            false
+        }
+    };
     input::write_out(out, &outputs)?;
     println!(
-        "merged {} shards ({} runs) of {} `{}`; wrote {}/{{{}}}",
+        "merged {} shards ({} runs) of {} `{}`; wrote {}/{{{}{}}}",
         order.len(),
         rows.len(),
         whole.kind.as_str(),
         whole.scenario,
         out.display(),
-        outputs
-            .iter()
-            .map(|o| o.name.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        names.join(","),
+        if drilled { ",runs/…" } else { "" }
     );
     print_overview(&whole, &rows);
     Ok(ExitCode::SUCCESS)

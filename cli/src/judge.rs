@@ -116,6 +116,146 @@ fn render_with(
     serde_json::to_string_pretty(&out).expect("a judge report always serialises")
 }
 
+/// A number for people: 3 significant digits, no exponent between 0.001
+/// and 10^6 (grouped past 10,000), signed when `signed`.
+fn sig(v: f64, signed: bool) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let a = v.abs();
+    let body = if a == 0.0 {
+        "0".to_string()
+    } else if !(1e-3..1e6).contains(&a) {
+        format!("{a:.2e}")
+    } else if a >= 1e4 {
+        shakedown_reports::plots::group(a.round() as u64)
+    } else {
+        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+        let t = format!("{a:.decimals$}");
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        }
+    };
+    match (signed, v < 0.0, a == 0.0) {
+        (_, _, true) => body,
+        (true, false, _) => format!("+{body}"),
+        (_, true, _) => format!("−{body}"),
+        (false, false, _) => body,
+    }
+}
+
+fn opt(v: Option<f64>, signed: bool) -> String {
+    v.map_or("–".into(), |x| sig(x, signed))
+}
+
+/// A serde enum's name (`high`, `marginal`).
+fn name(v: impl Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The report as a table for a terminal: the verdict and score first, one
+/// row per metric (samples, the shift and its interval, the mean ratio,
+/// p, the classification), the group scores, and why when forced.
+fn render_table(method: Method, report: &stats::JudgeReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — score {} ({})",
+        name(report.verdict).to_uppercase(),
+        sig(report.score, false),
+        match method {
+            Method::Kayenta => "Kayenta's NetflixACAJudge: Mann-Whitney, Hodges-Lehmann",
+            Method::Shape => "shape judge: tails, distributions, counts",
+        }
+    );
+    let head = [
+        "metric",
+        "n base/canary",
+        "shift (canary − base)",
+        "interval",
+        "mean ratio",
+        "p",
+        "result",
+    ];
+    let rows: Vec<[String; 7]> = report
+        .metrics
+        .iter()
+        .map(|m| {
+            [
+                m.metric.clone(),
+                format!("{}/{}", m.n_baseline, m.n_canary),
+                opt(m.hodges_lehmann, true),
+                match (m.ci_lower, m.ci_upper) {
+                    (Some(a), Some(b)) => format!("[{}, {}]", sig(a, true), sig(b, true)),
+                    _ => "–".into(),
+                },
+                opt(m.mean_ratio, false),
+                opt(m.p_value, false),
+                format!(
+                    "{}{}",
+                    name(m.classification),
+                    if m.critical { " (critical)" } else { "" }
+                ),
+            ]
+        })
+        .collect();
+    let mut width = head.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            let pad = w - c.chars().count();
+            if i == 0 || i == 6 {
+                let _ = write!(l, "{c}{}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(l, "{}{c}  ", " ".repeat(pad));
+            }
+        }
+        l.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(&head.map(str::to_string)));
+    for r in &rows {
+        let _ = writeln!(out, "{}", line(r));
+    }
+    let _ = writeln!(
+        out,
+        "groups: {}",
+        report
+            .groups
+            .iter()
+            .map(|g| format!(
+                "{} {} (weight {} %)",
+                g.name,
+                sig(g.score, false),
+                sig(g.weight, false)
+            ))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    );
+    if let Some(r) = &report.reason {
+        let _ = writeln!(out, "why: {r}");
+    }
+    if !report.ignored_series.is_empty() {
+        let _ = writeln!(
+            out,
+            "not judged (not configured): {}",
+            report.ignored_series.join(", ")
+        );
+    }
+    out.push_str("(--json for every field, full precision)\n");
+    out
+}
+
 /// Which judge `--method` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
@@ -159,6 +299,7 @@ pub fn judge(
     config_path: Option<&Path>,
     method: Method,
     kind_specs: &[String],
+    json: bool,
 ) -> Result<ExitCode> {
     let b = samples(baseline)?;
     let c = samples(canary)?;
@@ -188,7 +329,14 @@ pub fn judge(
     }
     .map_err(|e| BadInput(e.to_string()))?;
     let method_key = (method == Method::Shape).then_some("shape");
-    println!("{}", render_with(method_key, baseline, canary, &report));
+    // A person at a terminal gets the table; a pipe or a file (scripts,
+    // CI) the JSON, as before; `--json` asks for it anywhere.
+    use std::io::IsTerminal;
+    if json || !std::io::stdout().is_terminal() {
+        println!("{}", render_with(method_key, baseline, canary, &report));
+    } else {
+        print!("{}", render_table(method, &report));
+    }
     Ok(if report.verdict == Verdict::Pass {
         ExitCode::SUCCESS
     } else {
@@ -229,6 +377,38 @@ mod tests {
         assert_eq!(doc["verdict"], "fail");
         assert_eq!(doc["groups"].as_array().unwrap().len(), 2);
         assert!(doc["baseline"].as_str().unwrap().ends_with("baseline.csv"));
+    }
+
+    #[test]
+    fn the_terminal_table_rounds_for_people() {
+        let b = samples(&data("baseline.csv")).unwrap();
+        let c = samples(&data("canary.csv")).unwrap();
+        let cfg = config(None, &b, &c).unwrap();
+        let report = stats::judge(&cfg, &b, &c).unwrap();
+        let t = render_table(Method::Kayenta, &report);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("FAIL — score 50"), "{t}");
+        assert!(lines[1].starts_with("metric "), "{t}");
+        let latency = lines
+            .iter()
+            .find(|l| l.starts_with("latency_p99_ms"))
+            .unwrap();
+        assert!(
+            latency.contains("60/60") && latency.contains("+61.9"),
+            "{latency}"
+        );
+        assert!(
+            latency.contains("[+57.1, +66.6]") && latency.ends_with("high"),
+            "{latency}"
+        );
+        assert!(latency.contains("3.56e-21"), "{latency}");
+        assert!(!t.contains("57.08699999"), "rounded: {t}");
+        assert!(t.contains("groups: latency_p99_ms 0 (weight 50 %)"), "{t}");
+        assert_eq!(sig(0.00123, true), "+0.00123");
+        assert_eq!(sig(0.000045, true), "+4.50e-5");
+        assert_eq!(sig(-1234.4, true), "−1234");
+        assert_eq!(sig(61.895, true), "+61.9");
+        assert_eq!(sig(123456.0, false), "123,456");
     }
 
     #[test]

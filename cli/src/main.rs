@@ -148,8 +148,8 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Judge recorded metric samples, canary vs baseline (Kayenta's
-    /// retrospective mode); prints JSON. Exit 0 pass, 1 marginal or fail,
-    /// 2 bad input.
+    /// retrospective mode); prints a table on a terminal, JSON otherwise
+    /// (or with --json). Exit 0 pass, 1 marginal or fail, 2 bad input.
     Judge {
         /// Baseline samples: CSV with header `metric,value`.
         #[arg(long, value_name = "CSV")]
@@ -166,6 +166,10 @@ enum Command {
         /// Shape judge: METRIC=distribution|rate|paired (repeatable).
         #[arg(long = "kind", value_name = "METRIC=KIND")]
         kinds: Vec<String>,
+        /// Print JSON (what a pipe or file gets anyway) instead of the
+        /// table a terminal gets.
+        #[arg(long)]
+        json: bool,
     },
     /// Roll a scenario out on real containers under load (docs/LIVE.md):
     /// exit 0 when dropped requests are within budget, 1 if not, 2 bad input.
@@ -323,7 +327,8 @@ fn main() -> ExitCode {
             config,
             method,
             kinds,
-        } => judge::judge(&baseline, &canary, config.as_deref(), method, &kinds),
+            json,
+        } => judge::judge(&baseline, &canary, config.as_deref(), method, &kinds, json),
         Command::Calibrate(a) => calibrate::calibrate(&a),
         Command::Live(a) => live::live(&a),
         Command::Load(a) => live::load(&a),

@@ -54,7 +54,9 @@ fn run_writes_reproducible_outputs_with_the_expected_content() {
         assert!(o.status.success(), "{out}{err}");
         assert!(out.contains("seed 7"), "{out}");
         assert!(
-            out.contains("reproduce: shakedown run scenarios/rolling-basic.toml --seed 7"),
+            out.contains(
+                "reproduce: shakedown run scenarios/rolling-basic.toml --seed 7 --out DIR"
+            ),
             "{out}"
         );
     }
@@ -199,46 +201,6 @@ fn det_check_reports_identical_bytes() {
         "{out}"
     );
     assert!(out.contains("deterministic"));
-}
-
-#[test]
-fn demo_compares_policies_on_the_same_world() {
-    let out = scratch("demo");
-    let o = shakedown(&["demo", "--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{:?}", text(&o));
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(
-        md.contains("| rolling | all-at-once | linear | waves |"),
-        "{md}"
-    );
-    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(
-        html.contains("<svg") && !html.contains("https://"),
-        "a self-contained HTML report with plots"
-    );
-    assert!(html.matches("<svg").count() >= 8, "two plots per policy");
-    let rolling = json(out.join("rolling/summary.json"));
-    let big_bang = json(out.join("all-at-once/summary.json"));
-    let linear = json(out.join("linear/summary.json"));
-    assert_eq!(rolling["scenario"], "spotify-docker-1.12");
-    assert_eq!(
-        rolling["requests_total"], big_bang["requests_total"],
-        "same seed, same traffic"
-    );
-    assert_eq!(rolling["requests_total"], linear["requests_total"]);
-    assert_eq!(big_bang["peak_hosts_unavailable_pct"], 100.0);
-    assert!(rolling["peak_hosts_unavailable_pct"].as_f64().unwrap() <= 5.0);
-    assert!(big_bang["requests_failed"].as_u64() > rolling["requests_failed"].as_u64());
-    // … and over 20 seeds, with distributions and paired differences.
-    let mc = out.join("monte-carlo");
-    let rows = std::fs::read_to_string(mc.join("compare.csv")).unwrap();
-    assert_eq!(
-        rows.lines().count(),
-        1 + 4 * 20,
-        "one row per seed × policy"
-    );
-    let mc_html = std::fs::read_to_string(mc.join("report.html")).unwrap();
-    assert!(mc_html.contains("<svg") && !mc_html.contains("https://"));
 }
 
 #[test]

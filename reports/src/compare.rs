@@ -23,9 +23,12 @@
 //! `p99`, `p99_ci95`, `max`) and each probability (`n`, `hits`, `value`,
 //! `ci95`); `paired_differences[]`, each group minus the reference (the first
 //! group) over the common seeds (`mean`, `ci95`, and on how many seeds it was
-//! `better`, `worse` or `equal`); `pareto[]`, the groups on each frontier.
+//! `better`, `worse` or `equal`); `pareto[]`, the groups on each frontier;
+//! `groups[].drill_down[]`, the worst, median and best seed (`rank`, `seed`,
+//! `failed_requests_due_to_change`, `dir`, `reproduce`: see [`crate::drill`]).
 //! An interval is `[low, high]`; a bound the seeds cannot give is `null`.
 
+use crate::drill::{self, Pick};
 use crate::html::{esc, group};
 use crate::plots::human_duration;
 use crate::plots_experiment::{self as px, Series};
@@ -271,10 +274,11 @@ pub fn outputs(m: &Manifest, seeds: &SeedSet, rows: &[Summary]) -> Vec<Output> {
 /// The files `shakedown report DIR` re-renders: `summary.json`, `report.md`,
 /// `report.html`.
 pub fn reports(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> Vec<Output> {
+    let picks = drill::picks(m, rows);
     vec![
-        Output::new("summary.json", summary_json(m, seeds, a)),
-        Output::new("report.md", markdown(m, seeds, a)),
-        Output::new("report.html", html(m, seeds, rows, a)),
+        Output::new("summary.json", summary_json(m, seeds, a, &picks)),
+        Output::new("report.md", markdown(m, seeds, a, &picks)),
+        Output::new("report.html", html(m, seeds, rows, a, &picks)),
     ]
 }
 
@@ -346,8 +350,22 @@ struct JsonGroup<'a> {
     values: Option<BTreeMap<&'a str, &'a str>>,
     /// Completed on at least one seed: only such groups are compared.
     finished: bool,
+    /// The worst, median and best seed by failed requests due to the
+    /// change, each written as a full run report (`crate::drill`).
+    drill_down: Vec<JsonPick>,
     metrics: BTreeMap<&'static str, JsonDist>,
     probabilities: BTreeMap<&'static str, JsonShare>,
+}
+
+#[derive(Serialize)]
+struct JsonPick {
+    rank: &'static str,
+    seed: u64,
+    failed_requests_due_to_change: i64,
+    /// Relative to the experiment's directory.
+    dir: String,
+    /// The one-line command that gives this run's files again (`DIR`: where to write them).
+    reproduce: String,
 }
 
 #[derive(Serialize)]
@@ -410,7 +428,7 @@ fn json_diff(d: &PairedDiff) -> JsonDiff {
 }
 
 /// `summary.json` of a whole experiment.
-pub fn summary_json(m: &Manifest, seeds: &SeedSet, a: &Analysis) -> String {
+pub fn summary_json(m: &Manifest, seeds: &SeedSet, a: &Analysis, picks: &[Vec<Pick>]) -> String {
     let label = |i: usize| m.groups[i].label.as_str();
     let doc = JsonSummary {
         format: SUMMARY_FORMAT,
@@ -448,8 +466,19 @@ pub fn summary_json(m: &Manifest, seeds: &SeedSet, a: &Analysis) -> String {
             .iter()
             .zip(&m.groups)
             .zip(&a.recommendation.finished)
-            .map(|((g, def), &finished)| JsonGroup {
+            .enumerate()
+            .map(|(gi, ((g, def), &finished))| JsonGroup {
                 finished,
+                drill_down: picks[gi]
+                    .iter()
+                    .map(|p| JsonPick {
+                        rank: p.rank,
+                        seed: p.seed,
+                        failed_requests_due_to_change: p.harm,
+                        dir: p.dir.clone(),
+                        reproduce: drill::command(m, gi, p.seed),
+                    })
+                    .collect(),
                 label: &def.label,
                 policy_file: def.policy_file.as_deref(),
                 policy: def.policy.as_ref(),
@@ -816,6 +845,12 @@ pub fn reproduce(m: &Manifest) -> String {
             let _ = write!(c, " --policy {f}");
         }
     }
+    if let Some(f) = &m.policy_file {
+        let _ = write!(c, " --policy {f}");
+    }
+    if let Some(map) = &m.metric_map {
+        let _ = write!(c, " --metric-map {map}");
+    }
     for p in &m.params {
         let _ = write!(c, " --param '{}={}'", p.path, p.values.join(","));
     }
@@ -903,10 +938,10 @@ fn outcome_cell(a: &Analysis, g: usize, j: usize) -> String {
     )
 }
 
-fn outcomes_markdown(md: &mut String, labels: &[&str], a: &Analysis) {
+fn outcomes_markdown(md: &mut String, labels: &[&str], a: &Analysis, picks: &[Vec<Pick>]) {
     let _ = writeln!(
         md,
-        "## Outcomes\n\nHow each rollout ended, over the seeds (share with its 95 % Clopper–Pearson interval). Only groups that completed on at least one seed are compared below; durations are those of completed runs.\n"
+        "## Outcomes\n\nHow each rollout ended, over the seeds (share with its 95 % Clopper–Pearson interval). Only groups that completed on at least one seed are compared below; durations are those of completed runs. The runs to open are each group's worst, median and best seed by failed requests due to the change, written as full run reports under `runs/`.\n"
     );
     md.push_str("| group |");
     for j in OUTCOMES {
@@ -919,11 +954,11 @@ fn outcomes_markdown(md: &mut String, labels: &[&str], a: &Analysis) {
                 .replace('_', " ")
         );
     }
-    md.push_str(" compared |\n|---|");
+    md.push_str(" compared | runs to open |\n|---|");
     for _ in OUTCOMES {
         md.push_str("---:|");
     }
-    md.push_str(":---:|\n");
+    md.push_str(":---:|---|\n");
     for (g, l) in labels.iter().enumerate() {
         let _ = write!(md, "| `{l}` |");
         for j in OUTCOMES {
@@ -931,25 +966,30 @@ fn outcomes_markdown(md: &mut String, labels: &[&str], a: &Analysis) {
         }
         let _ = writeln!(
             md,
-            " {} |",
+            " {} | {} |",
             if a.recommendation.finished[g] {
                 "yes"
             } else {
                 "no: never completed"
-            }
+            },
+            picks[g]
+                .iter()
+                .map(|p| format!("[{} (seed {})]({}/report.md)", p.rank, p.seed, p.dir))
+                .collect::<Vec<_>>()
+                .join(" · ")
         );
     }
     md.push('\n');
 }
 
 /// `report.md`: a summary fit for a pull request.
-pub fn markdown(m: &Manifest, seeds: &SeedSet, a: &Analysis) -> String {
+pub fn markdown(m: &Manifest, seeds: &SeedSet, a: &Analysis, picks: &[Vec<Pick>]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {}\n", title(m));
     let _ = writeln!(md, "{}\n", lede(m, seeds));
     let labels: Vec<&str> = m.groups.iter().map(|g| g.label.as_str()).collect();
     let _ = writeln!(md, "## Recommendation\n\n{}\n", verdict(m, a));
-    outcomes_markdown(&mut md, &labels, a);
+    outcomes_markdown(&mut md, &labels, a, picks);
 
     match m.kind {
         Kind::Compare => {
@@ -1200,8 +1240,48 @@ fn series(
         .collect()
 }
 
+/// The heatmap of a two-parameter sweep: mean failed requests due to the
+/// change at each grid point (the figure the recommendation weighs after
+/// completion and the SLO); points that never completed are grey.
+fn heatmap(m: &Manifest, a: &Analysis) -> String {
+    let hi = metric_index("failed_requests_due_to_change");
+    let names = grid::short_names(&m.params);
+    let (rows, cols) = (&m.params[0].values, &m.params[1].values);
+    let cells: Vec<px::Cell> = (0..rows.len() * cols.len())
+        .map(|g| {
+            (g < a.groups.len() && a.recommendation.finished[g])
+                .then(|| a.groups[g].metrics[hi].mean)
+        })
+        .collect();
+    let mut out = String::from("<h2>Over the grid</h2>\n");
+    out.push_str(&figure(
+        &px::heatmap_svg(
+            &format!(
+                "Failed requests due to the change (mean per run) · {} × {}",
+                names[0], names[1]
+            ),
+            (&names[1], cols),
+            (&names[0], rows),
+            "mean failed requests due to the change",
+            &cells,
+        ),
+        "Heatmap of mean failed requests due to the change over the grid",
+        &format!(
+            "Each cell is a grid point ({} down, {} across) at its mean over the seeds of the failed requests due to the change; darker is more harm. Grey cells never completed and are not compared.",
+            names[0], names[1]
+        ),
+    ));
+    out
+}
+
 /// `report.html`: self-contained (inline CSS and SVG, no scripts, no links).
-pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> String {
+pub fn html(
+    m: &Manifest,
+    seeds: &SeedSet,
+    rows: &[Summary],
+    a: &Analysis,
+    picks: &[Vec<Pick>],
+) -> String {
     let groups = by_group(m, rows);
     let labels: Vec<&str> = m.groups.iter().map(|g| g.label.as_str()).collect();
     let mut b = String::new();
@@ -1216,7 +1296,7 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
     );
 
     // Outcomes: how each rollout ended.
-    b.push_str("<h2>Outcomes</h2>\n<p class=\"note\">How each rollout ended over the seeds, with the share and its 95 % Clopper–Pearson interval. Groups that never completed are greyed and left out of every comparison below; durations are those of completed runs.</p>\n<table id=\"outcomes\">\n<thead><tr><th>group</th>");
+    b.push_str("<h2>Outcomes</h2>\n<p class=\"note\">How each rollout ended over the seeds, with the share and its 95 % Clopper–Pearson interval. Groups that never completed are greyed and left out of every comparison below; durations are those of completed runs. Each group's worst, median and best seed by failed requests due to the change are written as full run reports under <code>runs/</code>: the links open them.</p>\n<table id=\"outcomes\">\n<thead><tr><th>group</th>");
     for j in OUTCOMES {
         let _ = write!(
             b,
@@ -1227,7 +1307,7 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
                 .replace('_', " "))
         );
     }
-    b.push_str("</tr></thead>\n<tbody>\n");
+    b.push_str("<th>runs to open (failed requests due to the change)</th></tr></thead>\n<tbody>\n");
     for (g, l) in labels.iter().enumerate() {
         let _ = write!(
             b,
@@ -1255,6 +1335,21 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
                 esc(&fmt_prob_ci(s.ci))
             );
         }
+        let _ = write!(
+            b,
+            "<td style=\"text-align:left\">{}</td>",
+            picks[g]
+                .iter()
+                .map(|p| format!(
+                    "<a href=\"{}/report.html\">{} <span class=\"ci\">seed {} · {} due to the change</span></a>",
+                    esc(&p.dir),
+                    p.rank,
+                    p.seed,
+                    esc(&fmt_metric("failed_requests_due_to_change", p.harm as f64))
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         b.push_str("</tr>\n");
     }
     b.push_str("</tbody>\n</table>\n");
@@ -1473,6 +1568,8 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
                     x: s.metrics[3].mean,
                     y: s.metrics[yi].mean,
                     frontier: f.groups.contains(&g),
+                    x_ci: [s.metrics[3].mean_ci.low, s.metrics[3].mean_ci.high],
+                    y_ci: [s.metrics[yi].mean_ci.low, s.metrics[yi].mean_ci.high],
                 })
                 .collect();
             let ytitle = match f.y {
@@ -1495,12 +1592,17 @@ pub fn html(m: &Manifest, seeds: &SeedSet, rows: &[Summary], a: &Analysis) -> St
                 ),
                 &format!("Pareto frontier, rollout duration against {}", METRICS[yi].title),
                 &format!(
-                    "Each point is a {} at its means over the seeds; the line joins the frontier (no other point is both faster and lower): {}.",
+                    "Each point is a {} at its means over the seeds, with bars for their 95 % bootstrap intervals (points whose bars overlap are not clearly apart); the line joins the frontier (no other point is both faster and lower): {}.",
                     if m.kind == Kind::Compare { "policy" } else { "grid point" },
                     f.groups.iter().map(|&g| labels[g]).collect::<Vec<_>>().join(" → ")
                 ),
             ));
         }
+    }
+
+    // A two-parameter sweep: the harm over the grid.
+    if m.kind == Kind::Sweep && m.params.len() == 2 {
+        b.push_str(&heatmap(m, a));
     }
 
     // Paired differences.

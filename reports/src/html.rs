@@ -21,12 +21,27 @@ pub const AUDIT_ROWS: usize = 50;
 
 /// The report of one run.
 pub fn run_report(rec: &RunRecord) -> String {
-    run_report_for(rec, &default_scenario_path(&rec.summary))
+    run_report_for(
+        rec,
+        &format!(
+            "shakedown run {} --seed {} --out DIR",
+            default_scenario_path(&rec.summary),
+            rec.summary.seed
+        ),
+    )
 }
 
-/// [`run_report`], naming the scenario file the run was read from in its
-/// "reproduce" line (instead of `scenarios/<name>.toml`).
-pub fn run_report_for(rec: &RunRecord, scenario_path: &str) -> String {
+/// [`run_report`] whose "reproduce" line is `reproduce`: the command that
+/// gives this run again (the scenario file it was read from, `--policy`
+/// when a policy file replaced the scenario's, the seed).
+pub fn run_report_for(rec: &RunRecord, reproduce: &str) -> String {
+    run_report_with(rec, reproduce, None)
+}
+
+/// [`run_report_for`] with the users' clock (`plots::Clock::of` the
+/// scenario's traffic): the traffic plot marks the users' peak in local
+/// time and says when, locally, the rollout started.
+pub fn run_report_with(rec: &RunRecord, reproduce: &str, clock: Option<&plots::Clock>) -> String {
     let s = &rec.summary;
     let title = format!("shakedown run: {}", s.scenario);
     let mut b = String::new();
@@ -59,18 +74,13 @@ pub fn run_report_for(rec: &RunRecord, scenario_path: &str) -> String {
     b.push_str("</tbody>\n</table>\n");
 
     b.push_str("<h2>Plots</h2>\n");
-    b.push_str(&figures(rec, &Scale::default()));
+    b.push_str(&figures(rec, &Scale::default(), clock));
 
     b.push_str(&policy_events(rec));
     b.push_str(&audit_log(rec));
 
     b.push_str("<h2>Reproduce</h2>\n");
-    let _ = writeln!(
-        b,
-        "<pre class=\"cmd\">shakedown run {} --seed {}</pre>",
-        esc(scenario_path),
-        s.seed
-    );
+    let _ = writeln!(b, "<pre class=\"cmd\">{}</pre>", esc(reproduce));
     let _ = writeln!(
         b,
         "<p class=\"note\">The simulation is deterministic: the same scenario file, seed and shakedown version give the same numbers. This run used policy <code>{}</code>.</p>",
@@ -150,7 +160,7 @@ pub fn compare_report(title: &str, runs: &[RunRecord]) -> String {
             esc(&r.summary.policy),
             esc(r.summary.outcome.as_str())
         );
-        b.push_str(&figures(r, &scale));
+        b.push_str(&figures(r, &scale, None));
         b.push_str("</section>\n");
     }
 
@@ -332,7 +342,7 @@ fn best_of(row: &Row, runs: &[RunRecord]) -> Vec<usize> {
 }
 
 /// Both plots of a run, each with a caption saying what it shows.
-fn figures(rec: &RunRecord, scale: &Scale) -> String {
+fn figures(rec: &RunRecord, scale: &Scale, clock: Option<&plots::Clock>) -> String {
     let s = &rec.summary;
     let mut b = String::new();
     let _ = writeln!(
@@ -344,11 +354,22 @@ fn figures(rec: &RunRecord, scale: &Scale) -> String {
         ),
         esc(&progress_caption(rec))
     );
+    if let Some(svg) = crate::plots_roles::role_progress_svg(rec) {
+        let _ = writeln!(
+            b,
+            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            inline_svg(
+                &svg,
+                &format!("Per-role progress, {} under {}", s.scenario, s.policy)
+            ),
+            esc("Per role, how many hosts had been told to run the new version (from the audit log, events.csv), over the rollout window only; beneath, the whole run with that window shaded and the hosts running the new version.")
+        );
+    }
     let _ = writeln!(
         b,
         "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
         inline_svg(
-            &plots::traffic_svg_scaled(rec, scale),
+            &plots::traffic_svg_clocked(rec, scale, clock),
             &format!("Traffic and errors, {} under {}", s.scenario, s.policy)
         ),
         esc(&traffic_caption(rec))

@@ -98,6 +98,63 @@ impl Scale {
     }
 }
 
+/// The users' clock: where time zones matter (a diurnal curve), the UTC
+/// hour at time zero and each region's offset, so the traffic plot can say
+/// at what local time the users' peak came and the rollout started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clock {
+    pub start_hour_utc: f64,
+    /// (region name, hours from UTC); one unnamed region when the scenario
+    /// gives `utc_offset_h`.
+    pub regions: Vec<(String, f64)>,
+}
+
+impl Clock {
+    /// The scenario's clock, `None` unless its traffic is diurnal (local
+    /// hours mean nothing to a constant or replayed curve).
+    pub fn of(traffic: &shakedown_sim::traffic::Traffic) -> Option<Clock> {
+        match &traffic.curve {
+            shakedown_sim::traffic::Curve::Diurnal { regions, .. } => Some(Clock {
+                start_hour_utc: traffic.start_hour_utc,
+                regions: regions
+                    .iter()
+                    .map(|r| (r.name.clone(), r.utc_offset_h))
+                    .collect(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// `HH:MM` at `t_s` into the run, `offset_h` from UTC.
+    pub fn hhmm(&self, t_s: f64, offset_h: f64) -> String {
+        let h = (self.start_hour_utc + offset_h + t_s / 3600.0).rem_euclid(24.0);
+        let m = (h * 60.0).round() as i64 % (24 * 60);
+        format!("{:02}:{:02}", m / 60, m % 60)
+    }
+
+    /// "20:00 local (UTC−8)", or per region "20:00 in eu (UTC+1), 14:00 in us (UTC−5)".
+    pub fn local(&self, t_s: f64) -> String {
+        let zone = |o: f64| {
+            if o == 0.0 {
+                "UTC".to_string()
+            } else {
+                format!("UTC{}{}", if o < 0.0 { "−" } else { "+" }, trim(o.abs(), 1))
+            }
+        };
+        match self.regions.as_slice() {
+            [] => format!("{} UTC", self.hhmm(t_s, 0.0)),
+            [(name, o)] if name.is_empty() || self.regions.len() == 1 => {
+                format!("{} local ({})", self.hhmm(t_s, *o), zone(*o))
+            }
+            rs => rs
+                .iter()
+                .map(|(n, o)| format!("{} in {n} ({})", self.hhmm(t_s, *o), zone(*o)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
 /// The rollout progress plot as an SVG document.
 pub fn rollout_progress_svg(rec: &RunRecord) -> String {
     rollout_progress_svg_scaled(rec, &Scale::default())
@@ -125,7 +182,14 @@ pub fn rollout_progress_svg_scaled(rec: &RunRecord, scale: &Scale) -> String {
 
 /// [`traffic_svg`] with axes fixed by `scale`.
 pub fn traffic_svg_scaled(rec: &RunRecord, scale: &Scale) -> String {
-    svg(TRAFFIC_SIZE, |root| draw_traffic(root, rec, scale))
+    svg(TRAFFIC_SIZE, |root| draw_traffic(root, rec, scale, None))
+}
+
+/// [`traffic_svg_scaled`] with the users' clock: the peak of the offered
+/// load is marked and labelled with its local time, and the legend gives
+/// the local time the rollout started.
+pub fn traffic_svg_clocked(rec: &RunRecord, scale: &Scale, clock: Option<&Clock>) -> String {
+    svg(TRAFFIC_SIZE, |root| draw_traffic(root, rec, scale, clock))
 }
 
 /// [`rollout_progress_png`] with axes fixed by `scale`.
@@ -135,7 +199,7 @@ pub fn rollout_progress_png_scaled(rec: &RunRecord, scale: &Scale) -> Vec<u8> {
 
 /// [`traffic_png`] with axes fixed by `scale`.
 pub fn traffic_png_scaled(rec: &RunRecord, scale: &Scale) -> Vec<u8> {
-    png(TRAFFIC_SIZE, |root| draw_traffic(root, rec, scale))
+    png(TRAFFIC_SIZE, |root| draw_traffic(root, rec, scale, None))
 }
 
 pub(crate) type DrawResult<DB> =
@@ -862,6 +926,7 @@ fn draw_traffic<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     rec: &RunRecord,
     scale: &Scale,
+    clock: Option<&Clock>,
 ) -> DrawResult<DB> {
     let s = &rec.summary;
     root.fill(&WHITE)?;
@@ -931,6 +996,34 @@ fn draw_traffic<DB: DrawingBackend>(
         pts(envelope(&rec.ticks, |t| t.offered_rps)),
         RPS_COLOR.stroke_width(2),
     ))?;
+    // The users' peak: the first tick at the highest offered load of the
+    // run, in local time (a rollout that ran in the trough shows it).
+    if let Some(c) = clock {
+        let pool: Vec<&TickRow> = rec.ticks.iter().collect();
+        let peak = pool
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.offered_rps > a.offered_rps { b } else { a });
+        if let Some(p) = peak.filter(|p| p.offered_rps > 0.0) {
+            let x = ta.x(p.time_s);
+            rps_chart.draw_series(DashedLineSeries::new(
+                vec![(x, 0.0), (x, rps_top)],
+                4,
+                3,
+                INK.mix(0.6).stroke_width(1),
+            ))?;
+            let label = format!("users' peak {}", c.local(p.time_s));
+            let (px, py) = rps_chart.backend_coord(&(x, rps_top));
+            let (xr, _) = rps_chart.plotting_area().get_pixel_range();
+            let w = text_width(&label, 13.0);
+            let lx = if px + 6 + w <= xr.end {
+                px + 6
+            } else {
+                px - 6 - w
+            };
+            root.draw(&Text::new(label, (lx, py + 2), style(13.0, INK)))?;
+        }
+    }
     err_chart.draw_series(
         AreaSeries::new(
             pts(envelope(&rec.ticks, error_pct)),
@@ -945,9 +1038,13 @@ fn draw_traffic<DB: DrawingBackend>(
         (
             Swatch::Fill(WINDOW_COLOR),
             format!(
-                "rollout window ({} – {})",
+                "rollout window ({} – {}{})",
                 human_duration(s.rollout_started_at_s),
-                human_duration(s.rollout_started_at_s + s.rollout_duration_s)
+                human_duration(s.rollout_started_at_s + s.rollout_duration_s),
+                clock.map_or(String::new(), |c| format!(
+                    "; starts {}",
+                    c.local(s.rollout_started_at_s)
+                ))
             ),
         ),
         (Swatch::Line(RPS_COLOR), "offered load".into()),

@@ -3,7 +3,8 @@
 //!
 //! - [`cdf_svg`] / [`cdf_png`]: the empirical CDF of a metric over seeds, one
 //!   step line per policy or grid point, the legend in its own column to the
-//!   right so it never covers a line;
+//!   right so it never covers a line; the x axis is logarithmic where the
+//!   values span two decades or more ([`log_decades`]);
 //! - [`pareto_svg`] / [`pareto_png`]: groups at their means (rollout duration
 //!   across, a cost up), the Pareto frontier joined and filled, every point
 //!   labelled where its label does not collide with another.
@@ -48,7 +49,15 @@ pub struct Point {
     pub x: f64,
     pub y: f64,
     pub frontier: bool,
+    /// The 95 % intervals of the two means (`[low, high]`, a bound the
+    /// seeds cannot give is `None`), drawn as error bars.
+    pub x_ci: [Option<f64>; 2],
+    pub y_ci: [Option<f64>; 2],
 }
+
+/// One cell of a heatmap: a value, or nothing (a grid point that never
+/// completed: drawn hatched grey, never coloured as good).
+pub type Cell = Option<f64>;
 
 fn svg(
     draw: impl for<'a> FnOnce(&DrawingArea<SVGBackend<'a>, Shift>) -> DrawResult<SVGBackend<'a>>,
@@ -70,6 +79,18 @@ pub fn cdf_svg(title: &str, x_desc: &str, series: &[Series]) -> String {
 /// The CDF plot as PNG of [`SIZE`].
 pub fn cdf_png(title: &str, x_desc: &str, series: &[Series]) -> Vec<u8> {
     png(|root| draw_cdf(root, title, x_desc, series))
+}
+
+/// A heatmap of a two-parameter sweep as SVG: `cells[row * xs.len() + col]`
+/// (rows: the first parameter's values, columns: the second's).
+pub fn heatmap_svg(
+    title: &str,
+    (x_name, xs): (&str, &[String]),
+    (y_name, ys): (&str, &[String]),
+    value_desc: &str,
+    cells: &[Cell],
+) -> String {
+    svg(|root| draw_heatmap(root, title, (x_name, xs), (y_name, ys), value_desc, cells))
 }
 
 /// The Pareto plot as SVG.
@@ -98,11 +119,20 @@ fn tick_label(v: f64, span: f64) -> String {
     }
 }
 
-/// A value in the legend: whole numbers as they are (grouped as 12k past
-/// 10,000), others with one decimal.
+/// A value for people (legends, heatmap cells): 12k past 10,000, whole
+/// and grouped from 100, whole numbers as they are, others with one decimal.
 fn legend_value(v: f64) -> String {
     if v.abs() >= 1e4 {
         tick_label(v, 10.0)
+    } else if v.abs() >= 100.0 {
+        // Counts of requests: whole numbers, grouped (5,768).
+        let r = v.round();
+        let g = plots::group(r.abs() as u64);
+        if r < 0.0 {
+            format!("−{g}")
+        } else {
+            g
+        }
     } else if v == v.trunc() {
         trim(v, 0)
     } else {
@@ -117,6 +147,24 @@ fn top(max: f64) -> f64 {
     } else {
         1.0
     }
+}
+
+/// The decades `[lo, hi]` (powers of ten) of a log axis when the positive
+/// values span at least two decades (the largest ≥ 100 × the smallest
+/// positive one): failed requests across seeds often do, and a linear axis
+/// then crushes all but the worst seeds against 0. `None`: a linear axis.
+pub fn log_decades(series: &[Series]) -> Option<(f64, f64)> {
+    let pos = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .filter(|v| v.is_finite() && *v > 0.0);
+    let (min, max) = pos.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    if max <= 0.0 || max < 100.0 * min {
+        return None;
+    }
+    let lo = min.log10().floor();
+    let hi = max.log10().ceil().max(lo + 1.0);
+    Some((lo, hi))
 }
 
 /// The legend column on the right: a swatch and a label per series.
@@ -135,7 +183,30 @@ fn draw_cdf<DB: DrawingBackend>(
         .flat_map(|s| s.values.iter().copied())
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
-    let x_top = top(max);
+    let log = log_decades(series);
+    // On a log axis x is log10 of the value (0 and below at the left edge).
+    let (x_lo, x_top) = match log {
+        Some((lo, hi)) => (lo, hi),
+        None => (0.0, top(max)),
+    };
+    let xm = |v: f64| match log {
+        Some((lo, _)) if v > 0.0 => v.log10().max(lo),
+        Some((lo, _)) => lo,
+        None => v,
+    };
+    let at_edge = log.is_some()
+        && series
+            .iter()
+            .flat_map(|s| s.values.iter())
+            .any(|&v| v.is_finite() && v <= 10f64.powf(x_lo));
+    let x_desc = match log {
+        Some(_) if at_edge => format!(
+            "{x_desc} · log scale (≤ {} at the left edge)",
+            tick_label(10f64.powf(x_lo), 10.0)
+        ),
+        Some(_) => format!("{x_desc} · log scale"),
+        None => x_desc.to_string(),
+    };
     let (w, _) = root.dim_in_pixel();
     let (plot, legend_area) = root
         .margin(44, 8, 8, 16)
@@ -144,8 +215,17 @@ fn draw_cdf<DB: DrawingBackend>(
         .x_label_area_size(46)
         .y_label_area_size(64)
         .margin_right(14)
-        .build_cartesian_2d(0.0..x_top, 0.0..1.02)?;
-    let xfmt = |v: &f64| tick_label(*v, x_top);
+        .build_cartesian_2d(x_lo..x_top, 0.0..1.02)?;
+    let xfmt = |v: &f64| match log {
+        // Decades only: 1, 10, 100, 1k …
+        Some(_) if (v - v.round()).abs() < 1e-9 => tick_label(10f64.powf(v.round()), 10.0),
+        Some(_) => String::new(),
+        None => tick_label(*v, x_top),
+    };
+    let x_labels = match log {
+        Some((lo, hi)) => (hi - lo) as usize + 1,
+        None => 8,
+    };
     let yfmt = |v: &f64| trim(v * 100.0, 0);
     chart
         .configure_mesh()
@@ -154,7 +234,7 @@ fn draw_cdf<DB: DrawingBackend>(
         .axis_style(MUTED.stroke_width(1))
         .label_style(style(15.0, MUTED))
         .axis_desc_style(style(16.0, INK))
-        .x_labels(8)
+        .x_labels(x_labels)
         .y_labels(6)
         .x_label_formatter(&xfmt)
         .y_label_formatter(&yfmt)
@@ -178,8 +258,8 @@ fn draw_cdf<DB: DrawingBackend>(
             while k < v.len() && v[k] == x {
                 k += 1;
             }
-            pts.push((x, before));
-            pts.push((x, k as f64 / n));
+            pts.push((xm(x), before));
+            pts.push((xm(x), k as f64 / n));
         }
         let width = if i == 0 { 3 } else { 2 };
         chart.draw_series(LineSeries::new(pts, color.stroke_width(width)))?;
@@ -239,19 +319,22 @@ fn draw_pareto<DB: DrawingBackend>(
     title(root, title_text)?;
     let x_max = points
         .iter()
-        .map(|p| p.x)
+        .flat_map(|p| [Some(p.x), p.x_ci[1]])
+        .flatten()
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     let y_max = points
         .iter()
-        .map(|p| p.y)
+        .flat_map(|p| [Some(p.y), p.y_ci[1]])
+        .flatten()
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     let (div, unit) = time_unit(x_max);
     let x_top = top(x_max / div) * 1.08; // room for labels right of the last point
     let y_min = points
         .iter()
-        .map(|p| p.y)
+        .flat_map(|p| [Some(p.y), p.y_ci[0]])
+        .flatten()
         .filter(|v| v.is_finite())
         .fold(f64::INFINITY, f64::min);
     // The y axis spans the points with room for labels above and below; it
@@ -306,6 +389,27 @@ fn draw_pareto<DB: DrawingBackend>(
         stairs,
         front_color.mix(0.7).stroke_width(2),
     ))?;
+    // 95 % intervals of both means: a bar each way, capped.
+    for p in points {
+        let c = if p.frontier {
+            front_color.mix(0.55)
+        } else {
+            OFF_FRONTIER.mix(0.7)
+        };
+        let (x, y) = (p.x / div, p.y);
+        if let [Some(lo), Some(hi)] = p.y_ci {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x, lo.max(y_bottom)), (x, hi.min(y_top))],
+                c.stroke_width(2),
+            )))?;
+        }
+        if let [Some(lo), Some(hi)] = p.x_ci {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![((lo / div).max(0.0), y), ((hi / div).min(x_top), y)],
+                c.stroke_width(2),
+            )))?;
+        }
+    }
     for p in points.iter().filter(|p| !p.frontier) {
         chart.draw_series(std::iter::once(Circle::new(
             (p.x / div, p.y),
@@ -383,7 +487,9 @@ fn draw_pareto<DB: DrawingBackend>(
     ))?;
     let x1 = x0 + 40 + text_width("on the Pareto frontier", 15.0);
     root.draw(&Circle::new((x1 + 6, y), 5, OFF_FRONTIER.stroke_width(2)))?;
-    let mut note = "dominated (another point is faster and lower)".to_string();
+    let mut note =
+        "dominated (another point is faster and lower) · bars: 95 % intervals of the means"
+            .to_string();
     if hidden > 0 {
         note.push_str(&format!(
             " · {hidden} label{} hidden to avoid overlap",
@@ -395,5 +501,106 @@ fn draw_pareto<DB: DrawingBackend>(
         (x1 + 18, y),
         style(15.0, MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
     ))?;
+    Ok(())
+}
+
+/// A cell's colour: pale to dark blue as the value goes from the grid's
+/// lowest to its highest (the lowest is best: less harm).
+fn shade(t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let lerp = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+    RGBColor(lerp(0xe8, 0x08), lerp(0xf1, 0x30), lerp(0xfa, 0x6b))
+}
+
+fn draw_heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title_text: &str,
+    (x_name, xs): (&str, &[String]),
+    (y_name, ys): (&str, &[String]),
+    value_desc: &str,
+    cells: &[Cell],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    title(root, title_text)?;
+    let vals: Vec<f64> = cells
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (w, h) = root.dim_in_pixel();
+    let (left, top_, right, bottom) = (150i32, 60i32, 40i32, 70i32);
+    let (gw, gh) = (w as i32 - left - right, h as i32 - top_ - bottom);
+    let (nx, ny) = (xs.len().max(1) as i32, ys.len().max(1) as i32);
+    let (cw, ch) = (gw / nx, gh / ny);
+    let centre = Pos::new(HPos::Center, VPos::Center);
+    for (r, yv) in ys.iter().enumerate() {
+        for (c, _) in xs.iter().enumerate() {
+            let (x0, y0) = (left + c as i32 * cw, top_ + r as i32 * ch);
+            let cell = cells.get(r * xs.len() + c).copied().flatten();
+            let (fill, text, ink) = match cell {
+                Some(v) if v.is_finite() => {
+                    let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+                    let ink = if t > 0.55 { WHITE } else { INK };
+                    (shade(t), legend_value(v), ink)
+                }
+                _ => (
+                    RGBColor(0xed, 0xf2, 0xf7),
+                    "never completed".to_string(),
+                    MUTED,
+                ),
+            };
+            // A filled polygon (not a rectangle): a cell is data, and SVG
+            // readers (the Chromium test) tell it from background bands.
+            root.draw(&Polygon::new(
+                vec![
+                    (x0 + 1, y0 + 1),
+                    (x0 + cw - 1, y0 + 1),
+                    (x0 + cw - 1, y0 + ch - 1),
+                    (x0 + 1, y0 + ch - 1),
+                ],
+                fill.filled(),
+            ))?;
+            root.draw(&Text::new(
+                text,
+                (x0 + cw / 2, y0 + ch / 2),
+                style(15.0, ink).pos(centre),
+            ))?;
+        }
+        root.draw(&Text::new(
+            short(yv, 18),
+            (left - 10, top_ + r as i32 * ch + ch / 2),
+            style(15.0, MUTED).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+    }
+    for (c, xv) in xs.iter().enumerate() {
+        root.draw(&Text::new(
+            short(xv, 18),
+            (left + c as i32 * cw + cw / 2, top_ + ny * ch + 14),
+            style(15.0, MUTED).pos(centre),
+        ))?;
+    }
+    root.draw(&Text::new(
+        format!("{x_name} →"),
+        (left + gw / 2, top_ + ny * ch + 40),
+        style(16.0, INK).pos(centre),
+    ))?;
+    root.draw(&Text::new(
+        format!("{y_name} ↓"),
+        (12, top_ - 18),
+        style(16.0, INK),
+    ))?;
+    let range = if vals.is_empty() {
+        "no grid point completed".to_string()
+    } else {
+        format!(
+            "{value_desc}: {} (palest) to {} (darkest)",
+            legend_value(lo),
+            legend_value(hi)
+        )
+    };
+    root.draw(&Text::new(range, (left, h as i32 - 18), style(14.0, MUTED)))?;
     Ok(())
 }

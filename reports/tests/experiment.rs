@@ -92,6 +92,8 @@ fn manifest(kind: Kind, groups: Vec<GroupDef>, params: Vec<Param>, seeds: &str) 
         seeds: seeds.into(),
         groups,
         params,
+        policy_file: None,
+        metric_map: None,
         shard: None,
         shakedown_version: "test".into(),
     }
@@ -338,8 +340,22 @@ fn html_is_self_contained_and_has_the_plots() {
         ] {
             assert!(!html.contains(banned), "{:?}: contains {banned}", m.kind);
         }
-        // Two CDFs (failed requests, blast radius) and two Pareto plots.
-        assert_eq!(html.matches("<svg viewBox").count(), 4, "{:?}", m.kind);
+        // Two CDFs (failed requests, blast radius) and two Pareto plots;
+        // a two-parameter sweep adds its heatmap.
+        let heatmap = m.params.len() == 2;
+        assert_eq!(
+            html.matches("<svg viewBox").count(),
+            4 + usize::from(heatmap),
+            "{:?}",
+            m.kind
+        );
+        assert_eq!(
+            html.contains("Heatmap of mean failed requests due to the change"),
+            heatmap
+        );
+        // Pareto points carry their intervals; each group's runs are linked.
+        assert!(html.contains("bars for their 95 % bootstrap intervals"));
+        assert!(html.contains("<a href=\"runs/"), "drill-down links");
         for label in [
             "CDF of failed requests",
             "CDF of peak blast radius",
@@ -394,6 +410,8 @@ fn plots_render_as_png() {
             x: s.metrics[3].mean,
             y: s.metrics[0].mean,
             frontier: a.frontiers[0].groups.contains(&g),
+            x_ci: [s.metrics[3].mean_ci.low, s.metrics[3].mean_ci.high],
+            y_ci: [s.metrics[0].mean_ci.low, s.metrics[0].mean_ci.high],
         })
         .collect();
     let pareto = px::pareto_png(
@@ -535,4 +553,24 @@ fn identical_policies_tie() {
     assert!(a.recommendation.tie());
     let text = compare::verdict(&m, &a);
     assert!(text.contains("It ties with `b`"), "{text}");
+}
+
+#[test]
+fn cdf_axis_is_logarithmic_where_values_span_decades() {
+    let wide = [px::Series {
+        label: "a".into(),
+        values: vec![0.0, 3.0, 40.0, 5000.0],
+    }];
+    assert_eq!(px::log_decades(&wide), Some((0.0, 4.0)));
+    let svg = px::cdf_svg("t", "failed requests per run", &wide);
+    assert!(
+        svg.contains("failed requests per run · log scale (≤ 1 at the left edge)"),
+        "the axis says it is logarithmic and where 0 went"
+    );
+    let narrow = [px::Series {
+        label: "b".into(),
+        values: vec![5500.0, 6000.0, 0.0],
+    }];
+    assert_eq!(px::log_decades(&narrow), None, "one decade: linear");
+    assert!(!px::cdf_svg("t", "x", &narrow).contains("log scale"));
 }

@@ -67,9 +67,12 @@ fn run_report_is_self_contained_and_complete() {
     let page = html::run_report(rec);
     assert_self_contained(&page);
 
-    // Both plots, inline.
-    assert_eq!(count(&page, "<svg"), 2);
-    assert_eq!(count(&page, "</svg>"), 2);
+    // The three plots, inline: progress, per-role progress (zoomed, with
+    // the whole run as context), traffic.
+    assert_eq!(count(&page, "<svg"), 3);
+    assert_eq!(count(&page, "</svg>"), 3);
+    assert!(page.contains("Hosts told to run 1.12.1 per role · rollout window"));
+    assert!(page.contains("whole run (min) · shaded: the window above"));
     assert!(page.contains("Rollout progress · rolling-basic · rolling"));
     assert!(page.contains("Traffic and errors · rolling-basic · rolling"));
 
@@ -104,9 +107,9 @@ fn run_report_is_self_contained_and_complete() {
     assert!(page.contains(&s.outcome_reason));
 
     // How to reproduce it.
-    assert!(page.contains("shakedown run scenarios/rolling-basic.toml --seed 7"));
-    let custom = html::run_report_for(rec, "my dir/x.toml");
-    assert!(custom.contains("shakedown run my dir/x.toml --seed 7"));
+    assert!(page.contains("shakedown run scenarios/rolling-basic.toml --seed 7 --out DIR"));
+    let custom = html::run_report_for(rec, "shakedown run x.toml --policy p.toml --seed 7");
+    assert!(custom.contains("shakedown run x.toml --policy p.toml --seed 7"));
 }
 
 #[test]
@@ -303,9 +306,9 @@ fn compare_report_has_one_column_per_run() {
     let requests = rows.iter().find(|r| r.contains(">requests<")).unwrap();
     assert!(!requests.contains("best"));
 
-    // Two plots per policy, each with a caption, and the same scale.
-    assert_eq!(count(&page, "<svg"), 4);
-    assert_eq!(count(&page, "<figcaption>"), 4);
+    // Three plots per policy, each with a caption, and the same scale.
+    assert_eq!(count(&page, "<svg"), 6);
+    assert_eq!(count(&page, "<figcaption>"), 6);
     assert!(page.contains("Rollout progress · rolling-basic · all-at-once"));
     assert_eq!(
         page.matches("time since start of run (min)").count(),
@@ -383,4 +386,43 @@ fn a_completed_rollout_that_breaches_the_slo_says_so_in_its_banner() {
     sc.slo.success_rate = 0.99;
     let b = verdict_of(&sc);
     assert!(b.starts_with("<p class=\"verdict ok\"><strong>completed — SLO met: 0.38 % of requests failed</strong> (objective 99 % of requests succeed"), "{b}");
+}
+
+#[test]
+fn per_role_progress_counts_every_host_told_to_move() {
+    let rec = rolling();
+    let steps = shakedown_reports::plots_roles::role_steps(rec, "1.12.1");
+    assert!(!steps.is_empty());
+    let told: u32 = steps.values().map(|s| s.last().unwrap().1).sum();
+    // Completed in place: every host was told to run the new version.
+    assert_eq!(rec.summary.outcome.to_string(), "completed");
+    assert_eq!(u64::from(told), rec.summary.hosts);
+    for s in steps.values() {
+        assert!(s.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
+    }
+}
+
+#[test]
+fn the_traffic_plot_says_the_local_time_of_the_users_peak() {
+    let sc = Scenario::parse(
+        include_str!("../../scenarios/canary-wrong-timezone.toml"),
+        "canary-wrong-timezone.toml",
+    )
+    .unwrap();
+    let rec = shakedown_sim::run(&sc, RunOptions::full(sc.seed));
+    let clock = plots::Clock::of(&sc.traffic).expect("a diurnal curve");
+    // UTC−8, 14:00 UTC at time zero: the run starts at 06:00 local.
+    assert_eq!(clock.local(0.0), "06:00 local (UTC−8)");
+    assert_eq!(clock.hhmm(14.0 * 3600.0, -8.0), "20:00");
+    let page = html::run_report_with(&rec, "shakedown run x --seed 1 --out DIR", Some(&clock));
+    assert!(
+        page.contains("users&apos; peak 20:00 local (UTC−8)"),
+        "the peak is labelled"
+    );
+    assert!(
+        page.contains("starts 06:00 local (UTC−8)"),
+        "the rollout's local start"
+    );
+    // Without the clock (live runs, the demo's side-by-side page) no label.
+    assert!(!html::run_report(&rec).contains("users&apos; peak"));
 }

@@ -174,6 +174,8 @@ fn shards_concatenate_to_the_whole_experiment() {
             })
             .collect(),
         params: vec![],
+        policy_file: None,
+        metric_map: None,
         shard: None,
         shakedown_version: "t".into(),
     };

@@ -115,6 +115,13 @@ pub struct Manifest {
     pub groups: Vec<GroupDef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Param>,
+    /// Sweep: the policy file (`--policy`) put in place of the scenario's
+    /// own before the grid edits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<String>,
+    /// The `--metric-map` a manifest policy file was translated with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_map: Option<String>,
     /// `None` for a whole experiment (unsharded, or merged).
     pub shard: Option<ShardInfo>,
     pub shakedown_version: String,
