@@ -14,6 +14,10 @@ pub struct Fleet {
     /// Peak utilisation used to size `capacity_rps` when a role omits it.
     pub target_utilization: f64,
     pub roles: Vec<Role>,
+    /// What happens to a crashed container (`[fleet.restart]`); without
+    /// one, a crash comes back after the fault's own recovery time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<crate::restart::RestartPolicy>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

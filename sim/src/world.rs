@@ -23,7 +23,9 @@ use crate::faults::{Arrival, Effect, FaultRule, Faults, HostFacts};
 use crate::policy::Policy;
 use crate::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
 use crate::record::FaultHits;
+use crate::record::RestartStats;
 use crate::record::{AuditKind, RunRecord, TickRow};
+use crate::restart::{Backoff, Decision};
 use crate::rng::{Rng, Streams};
 pub use crate::rollout::RunOptions;
 use crate::rollout::{
@@ -32,7 +34,7 @@ use crate::rollout::{
 use crate::scenario::Scenario;
 use crate::sched::Scheduler;
 use crate::time::{SimDuration, SimTime};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A host's lifecycle state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +180,19 @@ pub struct World<'s> {
     chaos: Vec<crate::chaos::Fault>,
     /// Per fault rule, a bit per host it hit (`summary.fault_hits`).
     hits: Vec<Vec<u64>>,
+    /// Crash-loop back-off per host (`[fleet.restart]`), since it arrived
+    /// on its version.
+    backoffs: BTreeMap<u32, Backoff>,
+    restarts: RestartTally,
+}
+
+/// What the restart policy did, as it happens (`summary.restarts`).
+#[derive(Default)]
+struct RestartTally {
+    restarts: u64,
+    looped: BTreeSet<u32>,
+    given_up: BTreeSet<u32>,
+    backoff_ms: u64,
 }
 
 /// Runs a scenario to the end and returns its record, with the chaos its
@@ -235,6 +250,7 @@ fn run_with(mut rollout: Rollout<'_>, chaos: &[crate::chaos::Fault]) -> RunRecor
     let facts = world.facts();
     let mut rec = rollout.finish(end, End::Time, facts);
     rec.summary.fault_hits = world.fault_hits();
+    rec.summary.restarts = world.restart_stats();
     rec
 }
 
@@ -378,6 +394,8 @@ impl<'s> World<'s> {
             outage_noted: None,
             chaos: Vec::new(),
             hits: vec![Vec::new(); sc.faults.len()],
+            backoffs: BTreeMap::new(),
+            restarts: RestartTally::default(),
             shares,
             min_ready,
         }
@@ -424,6 +442,19 @@ impl<'s> World<'s> {
                 },
             })
             .collect()
+    }
+
+    /// What the restart policy did (`None` without `[fleet.restart]`).
+    fn restart_stats(&self) -> Option<RestartStats> {
+        let p = self.sc.fleet.restart.as_ref()?;
+        let t = &self.restarts;
+        Some(RestartStats {
+            policy: p.policy.as_str().to_string(),
+            restarts: t.restarts,
+            hosts_in_crash_loop: t.looped.len() as u64,
+            backoff_host_s: t.backoff_ms as f64 / 1000.0,
+            hosts_given_up: t.given_up.len() as u64,
+        })
     }
 
     /// Schedules chaos faults (live mode's `[[live.chaos]]` schedule).
@@ -657,6 +688,7 @@ impl<'s> World<'s> {
             HostEv::FaultLater(rule) => self.fault_later(now, h, rule as usize, log),
             HostEv::Panic(rule) => self.panic(now, h, rule as usize, log),
             HostEv::Replaced => {
+                self.backoffs.remove(&h);
                 let host = &mut self.hosts[h as usize];
                 host.err = 0.0;
                 let reason = "auto-replacement: a fresh host serves in its place";
@@ -1213,19 +1245,79 @@ impl World<'_> {
             .hosts(role, cohort)
             .filter(|h| self.hosts[*h as usize].state == HostState::Serving)
             .collect();
-        let why = format!(
-            "{} hosts carried {rps_per_host:.0} rps each (limit {limit:.0}) and crashed; back after {recover_after}",
-            hosts.len()
-        );
+        let sc = self.sc;
         let at = Place {
-            role: &self.sc.fleet.roles[role].name,
+            role: &sc.fleet.roles[role].name,
             ..Place::default()
         };
+        let Some(policy) = &sc.fleet.restart else {
+            let why = format!(
+                "{} hosts carried {rps_per_host:.0} rps each (limit {limit:.0}) and crashed; back after {recover_after}",
+                hosts.len()
+            );
+            log.row(now, AuditKind::Fault, at, "fails-under-load", &why);
+            for h in hosts {
+                self.hit(rule, h);
+                self.crash(now, h, Some(recover_after), HostEv::Restarted);
+            }
+            return;
+        };
+        let why = format!(
+            "{} hosts carried {rps_per_host:.0} rps each (limit {limit:.0}) and crashed",
+            hosts.len()
+        );
         log.row(now, AuditKind::Fault, at, "fails-under-load", &why);
+        let end = SimTime::ZERO + sc.duration;
+        let (mut at_once, mut backed_off, mut left) = (0u32, 0u32, 0u32);
+        let mut longest = SimDuration::ZERO;
         for h in hosts {
             self.hit(rule, h);
-            self.crash(now, h, Some(recover_after), HostEv::Restarted);
+            match self.backoffs.entry(h).or_default().on_crash(policy, now) {
+                Decision::Restart { after, .. } => {
+                    self.restarts.restarts += 1;
+                    if after.is_zero() {
+                        at_once += 1;
+                    } else {
+                        backed_off += 1;
+                        longest = longest.max(after);
+                        self.restarts.looped.insert(h);
+                        let waited = (now + after).min(end).saturating_since(now);
+                        self.restarts.backoff_ms += waited.as_millis();
+                    }
+                    // After the back-off the container starts and takes the
+                    // fault's own recovery time to serve again.
+                    self.crash(now, h, Some(after + recover_after), HostEv::Restarted);
+                }
+                Decision::GiveUp => {
+                    left += 1;
+                    self.restarts.given_up.insert(h);
+                    self.crash(now, h, None, HostEv::Restarted);
+                }
+            }
         }
+        let mut parts = Vec::new();
+        if at_once > 0 {
+            parts.push(format!("{at_once} restarted at once"));
+        }
+        if backed_off > 0 {
+            parts.push(format!(
+                "{backed_off} in crash-loop back-off (up to {longest}) before their restart"
+            ));
+        }
+        if left > 0 {
+            parts.push(match policy.max_restarts {
+                Some(m) if policy.policy == crate::restart::RestartKind::OnFailure => {
+                    format!("{left} left down (max_restarts {m} used up)")
+                }
+                _ => format!("{left} left down"),
+            });
+        }
+        let why = format!(
+            "restart policy {}: {}; each serves again {recover_after} after its restart",
+            policy.policy.as_str(),
+            parts.join(", ")
+        );
+        log.row(now, AuditKind::Fault, at, "restart-policy", &why);
     }
 }
 
@@ -1262,6 +1354,8 @@ impl Environment for World<'_> {
     }
 
     fn move_host(&mut self, now: SimTime, h: HostRef, to: Cohort) {
+        // A new version is a new container: its back-off starts over.
+        self.backoffs.remove(&h.id);
         self.picker.put(h.group, h.zone, h.id, to);
         let host = &mut self.hosts[h.id as usize];
         host.epoch += 1;

@@ -574,6 +574,7 @@ impl<'s> Rollout<'s> {
             failed_requests_due_to_change_after_rollout: harm.map(|h| h.failed_after),
             host_hours_unavailable_due_to_change: harm.map(|h| h.host_hours_unavailable),
             fault_hits: Vec::new(),
+            restarts: None,
             peak_hosts_unavailable_pct: self.peak_unavailable_pct,
             hosts_on_new_pct: 100.0 * facts.hosts_on_new as f64 / facts.hosts_live.max(1) as f64,
             hosts_ever_on_new_pct: 100.0 * facts.hosts_ever_new as f64 / total_hosts.max(1) as f64,

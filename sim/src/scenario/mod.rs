@@ -12,6 +12,7 @@
 //! [`Scenario::to_toml`] prints the fully defaulted scenario, and that output
 //! parses back to the same scenario (`shakedown run --print-resolved`).
 
+mod heal;
 pub mod live;
 mod policy_file;
 pub mod raw;
@@ -54,6 +55,9 @@ pub struct Scenario {
     pub slo: Slo,
     pub change: Change,
     pub policy: PolicySpec,
+    /// HorizontalPodAutoscalers (`[[autoscale]]`), at most one per role.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub autoscale: Vec<crate::autoscale::AutoscaleSpec>,
     /// Live-mode settings (`[live]`): how the scenario runs as containers,
     /// and the chaos a simulated run replays too.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -570,7 +574,17 @@ fn validate(
             .unwrap_or(SimDuration::from_secs(30)),
         target_utilization,
         roles,
+        restart: raw.fleet.restart.map(|r| heal::restart(c, r)).transpose()?,
     };
+    let autoscale = heal::autoscale(
+        c,
+        raw.autoscale,
+        &heal::Context {
+            roles: &fleet.roles,
+            tick,
+            live: raw.live.is_some(),
+        },
+    )?;
     let live = raw
         .live
         .map(|l| {
@@ -600,6 +614,7 @@ fn validate(
         slo,
         change,
         policy,
+        autoscale,
         live,
     })
 }
