@@ -80,6 +80,10 @@ pub struct Summary {
     /// (not a column of an experiment's rows file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts: Option<RestartStats>,
+    /// What the autoscalers did (`[[autoscale]]`); absent without one (not
+    /// a column of an experiment's rows file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleStats>,
     /// Highest share of the fleet not serving at any tick.
     pub peak_hosts_unavailable_pct: f64,
     /// Hosts on the new version at the end, in percent of all live hosts.
@@ -134,6 +138,20 @@ pub struct RestartStats {
     pub backoff_host_s: f64,
     /// Distinct hosts the policy left down (`no`, or `max_restarts` used up).
     pub hosts_given_up: u64,
+}
+
+/// What the autoscalers did over a run (`summary.autoscale`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutoscaleStats {
+    /// Rescales up and down (one per sync that changed a role's count).
+    pub scale_ups: u64,
+    pub scale_downs: u64,
+    /// Hosts brought up and taken down by them.
+    pub hosts_added: u64,
+    pub hosts_removed: u64,
+    /// The most hosts the fleet was scaled to, and its count at the end.
+    pub peak_replicas: u64,
+    pub final_replicas: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -184,6 +184,8 @@ pub struct World<'s> {
     /// on its version.
     backoffs: BTreeMap<u32, Backoff>,
     restarts: RestartTally,
+    /// Hosts an autoscaler brought up on the old version.
+    provisioned_old: BTreeSet<u32>,
 }
 
 /// What the restart policy did, as it happens (`summary.restarts`).
@@ -373,10 +375,12 @@ impl<'s> World<'s> {
             .map(|r| r.traffic_share / share_sum)
             .collect();
         let faults = Faults::new(sc.faults.clone(), seed);
-        let has_panics = sc
-            .faults
-            .iter()
-            .any(|f| matches!(f, FaultRule::KernelPanic { .. }));
+        let has_panics = sc.faults.iter().any(|f| {
+            matches!(
+                f,
+                FaultRule::KernelPanic { .. } | FaultRule::ContainerCrash { .. }
+            )
+        });
         World {
             sc,
             traffic_rng: streams.stream("traffic"),
@@ -396,6 +400,7 @@ impl<'s> World<'s> {
             hits: vec![Vec::new(); sc.faults.len()],
             backoffs: BTreeMap::new(),
             restarts: RestartTally::default(),
+            provisioned_old: BTreeSet::new(),
             shares,
             min_ready,
         }
@@ -414,7 +419,8 @@ impl<'s> World<'s> {
     /// How many hosts each fault rule hit. A regression hits every host that
     /// ran its version; a registry outage hits none.
     fn fault_hits(&self) -> Vec<FaultHits> {
-        // Hosts past the initial fleet were provisioned on the new version.
+        // Hosts past the initial fleet were provisioned on the new version,
+        // but for those an autoscaler brought up on the old one.
         let initial = self.sc.host_count() as usize;
         let ran = |version: &str| -> u64 {
             let old = version == self.sc.change.from;
@@ -424,7 +430,8 @@ impl<'s> World<'s> {
                 .enumerate()
                 .filter(|(i, h)| {
                     let ever_new = h.cohort == Cohort::New || h.moves > 0;
-                    (new && ever_new) || (old && *i < initial)
+                    (new && ever_new)
+                        || (old && (*i < initial || self.provisioned_old.contains(&(*i as u32))))
                 })
                 .count() as u64
         };
@@ -1059,8 +1066,12 @@ impl World<'_> {
         if self.hosts[h as usize].state != HostState::Serving {
             return;
         }
-        let FaultRule::KernelPanic { recovery, .. } = self.faults.rules[rule] else {
-            return;
+        let recovery = match self.faults.rules[rule] {
+            FaultRule::KernelPanic { recovery, .. } => recovery,
+            FaultRule::ContainerCrash { restart_time, .. } => {
+                return self.container_crash(now, h, rule, restart_time, log)
+            }
+            _ => return,
         };
         let why = match recovery {
             Some(d) => format!("kernel panic: host and containers down; replaced after {d}"),
@@ -1069,6 +1080,69 @@ impl World<'_> {
         self.hit(rule, h);
         log.row(now, AuditKind::Fault, self.place(h), "kernel-panic", &why);
         self.crash(now, h, recovery, HostEv::Replaced);
+    }
+
+    /// A host's container crashed: the orchestrator restarts it after
+    /// `restart_time`, or as the restart policy decides.
+    fn container_crash(
+        &mut self,
+        now: SimTime,
+        h: u32,
+        rule: usize,
+        restart_time: SimDuration,
+        log: &mut AuditLog,
+    ) {
+        self.hit(rule, h);
+        let sc = self.sc;
+        let Some(policy) = &sc.fleet.restart else {
+            let why = format!("container crashed; restarted, serving again after {restart_time}");
+            log.row(
+                now,
+                AuditKind::Fault,
+                self.place(h),
+                "container-crash",
+                &why,
+            );
+            return self.crash(now, h, Some(restart_time), HostEv::Restarted);
+        };
+        let why = match self.backoffs.entry(h).or_default().on_crash(policy, now) {
+            Decision::Restart { after, n } => {
+                self.restarts.restarts += 1;
+                if !after.is_zero() {
+                    self.restarts.looped.insert(h);
+                    let end = SimTime::ZERO + sc.duration;
+                    let waited = (now + after).min(end).saturating_since(now);
+                    self.restarts.backoff_ms += waited.as_millis();
+                }
+                self.crash(now, h, Some(after + restart_time), HostEv::Restarted);
+                if after.is_zero() {
+                    format!(
+                        "container crashed; restart policy {}: restart {n} at once, serving again after {restart_time}",
+                        policy.policy.as_str()
+                    )
+                } else {
+                    format!(
+                        "container crashed; restart policy {}: crash-loop back-off {after}, then restart {n}, serving again {restart_time} later",
+                        policy.policy.as_str()
+                    )
+                }
+            }
+            Decision::GiveUp => {
+                self.restarts.given_up.insert(h);
+                self.crash(now, h, None, HostEv::Restarted);
+                format!(
+                    "container crashed; restart policy {}: not restarted",
+                    policy.policy.as_str()
+                )
+            }
+        };
+        log.row(
+            now,
+            AuditKind::Fault,
+            self.place(h),
+            "container-crash",
+            &why,
+        );
     }
 
     /// Application-level outcomes of one cohort's requests: the endpoint mix
@@ -1230,6 +1304,51 @@ impl World<'_> {
         true
     }
 
+    /// Brings up a new host of `group` on the version of `cohort`.
+    fn provision_in(&mut self, now: SimTime, group: usize, cohort: Cohort) -> HostRef {
+        let h = self.hosts.len() as u32;
+        let r = &mut self.roles[group];
+        let zones = self.sc.fleet.roles[group].zones.len() as u32;
+        let zone = (r.next_zone % zones) as u16;
+        r.next_zone += 1;
+        r.counts.by_state[ci(cohort)][HostState::Provisioning as usize] += 1;
+        let z = &mut r.zones[zone as usize];
+        z.counts.by_state[ci(cohort)][HostState::Provisioning as usize] += 1;
+        self.picker.put(group, zone as usize, h, cohort);
+        if cohort == Cohort::Old {
+            self.provisioned_old.insert(h);
+        }
+        let ordinal = r.next_zone - 1;
+        let profile = profile_of(
+            &mut self.profiles,
+            group,
+            &self.sc.fleet.roles[group],
+            ordinal,
+        );
+        self.hosts.push(Host {
+            epoch: 0,
+            role: group as u16,
+            zone,
+            moves: 0,
+            cohort,
+            state: HostState::Provisioning,
+            available: false,
+            stale: false,
+            armed: false,
+            profile,
+            arms: 0,
+            err: 0.0,
+        });
+        let mut rng = self.streams.keyed("provision", h as u64);
+        let d = self.sc.change.provision_time.sample(&mut rng);
+        self.schedule(now + d, h, HostEv::ProvisionDone);
+        HostRef {
+            id: h,
+            group,
+            zone: zone as usize,
+        }
+    }
+
     /// Crashes every serving host of one cohort of a role (fails under load).
     fn crash_cohort(
         &mut self,
@@ -1365,44 +1484,11 @@ impl Environment for World<'_> {
     }
 
     fn provision(&mut self, now: SimTime, group: usize) -> HostRef {
-        let h = self.hosts.len() as u32;
-        let r = &mut self.roles[group];
-        let zones = self.sc.fleet.roles[group].zones.len() as u32;
-        let zone = (r.next_zone % zones) as u16;
-        r.next_zone += 1;
-        r.counts.by_state[1][HostState::Provisioning as usize] += 1;
-        let z = &mut r.zones[zone as usize];
-        z.counts.by_state[1][HostState::Provisioning as usize] += 1;
-        self.picker.put(group, zone as usize, h, Cohort::New);
-        let ordinal = r.next_zone - 1;
-        let profile = profile_of(
-            &mut self.profiles,
-            group,
-            &self.sc.fleet.roles[group],
-            ordinal,
-        );
-        self.hosts.push(Host {
-            epoch: 0,
-            role: group as u16,
-            zone,
-            moves: 0,
-            cohort: Cohort::New,
-            state: HostState::Provisioning,
-            available: false,
-            stale: false,
-            armed: false,
-            profile,
-            arms: 0,
-            err: 0.0,
-        });
-        let mut rng = self.streams.keyed("provision", h as u64);
-        let d = self.sc.change.provision_time.sample(&mut rng);
-        self.schedule(now + d, h, HostEv::ProvisionDone);
-        HostRef {
-            id: h,
-            group,
-            zone: zone as usize,
-        }
+        self.provision_in(now, group, Cohort::New)
+    }
+
+    fn provision_version(&mut self, now: SimTime, group: usize, cohort: Cohort) -> Option<HostRef> {
+        Some(self.provision_in(now, group, cohort))
     }
 
     fn decommission(&mut self, now: SimTime, h: HostRef) {

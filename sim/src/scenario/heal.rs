@@ -31,12 +31,14 @@ pub(super) fn restart(c: &Checker<'_>, r: RawRestart) -> Result<RestartPolicy, S
         None | Some("on-failure") => RestartKind::OnFailure,
         Some("always") => RestartKind::Always,
         Some("no") => RestartKind::No,
-        Some(other) => return Err(c.err(
-            &f("policy"),
-            format!(
+        Some(other) => {
+            return Err(c.err(
+                &f("policy"),
+                format!(
                 "unknown restart policy \"{other}\"; allowed: \"on-failure\", \"always\", \"no\""
             ),
-        )),
+            ))
+        }
     };
     let backoff = r.backoff.unwrap_or(SimDuration::from_secs(10));
     if backoff.is_zero() {

@@ -707,21 +707,21 @@ fn check_fault_events(
     duration: SimDuration,
 ) -> Result<(), ScenarioError> {
     for (i, f) in faults.iter().enumerate() {
-        let FaultRule::KernelPanic {
-            on,
-            mtbf,
-            io_factor,
-            ..
-        } = f
-        else {
-            continue;
+        let (on, mtbf, factor) = match f {
+            FaultRule::KernelPanic {
+                on,
+                mtbf,
+                io_factor,
+                ..
+            } => (on, mtbf, io_factor.values().copied().fold(1.0, f64::max)),
+            FaultRule::ContainerCrash { on, mtbf, .. } => (on, mtbf, 1.0),
+            _ => continue,
         };
         let hosts: f64 = roles
             .iter()
             .filter(|r| on.roles.is_empty() || on.roles.contains(&r.name))
             .map(|r| r.hosts as f64)
             .sum();
-        let factor = io_factor.values().copied().fold(1.0, f64::max);
         let expected = hosts * duration.as_secs_f64() / mtbf.as_secs_f64() * factor;
         if expected > MAX_EXPECTED_FAULT_EVENTS {
             return Err(c.err(
@@ -1086,6 +1086,31 @@ fn validate_fault(
                 recovery: recovery
                     .map(|m| m.0)
                     .unwrap_or(Some(SimDuration::from_mins(5))),
+            }
+        }
+        RawFault::ContainerCrash {
+            roles: r,
+            attributes,
+            mtbf,
+            restart_time,
+        } => {
+            if mtbf < SimDuration::from_mins(1) {
+                return Err(c.err(&field("mtbf"), format!("must be at least 1m, got {mtbf}")));
+            }
+            let restart_time = restart_time.unwrap_or(SimDuration::from_secs(10));
+            if restart_time > SimDuration::from_hours(24) {
+                return Err(c.err(
+                    &field("restart_time"),
+                    format!(
+                        "must be at most 1d, got {restart_time}: a container that takes longer \
+                         to start is down, not restarting (use [fleet.restart] policy = \"no\")"
+                    ),
+                ));
+            }
+            FaultRule::ContainerCrash {
+                on: selector(r, attributes)?,
+                mtbf,
+                restart_time,
             }
         }
         RawFault::FailsUnderLoad {

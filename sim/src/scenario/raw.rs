@@ -217,6 +217,13 @@ pub enum RawFault {
         io_factor: Option<BTreeMap<String, f64>>,
         recovery: Option<MaybeNever>,
     },
+    ContainerCrash {
+        roles: Option<Vec<String>>,
+        #[serde(rename = "match")]
+        attributes: Option<BTreeMap<String, String>>,
+        mtbf: SimDuration,
+        restart_time: Option<SimDuration>,
+    },
     FailsUnderLoad {
         version: Option<String>,
         rps_per_host: f64,
