@@ -207,7 +207,7 @@ mod tests {
             // Each crash comes a second after the previous restart, far
             // inside `reset_after`, so the entry keeps doubling.
             if let Decision::Restart { after, .. } = b.on_crash(&p, now) {
-                now = now + after + SimDuration::from_secs(1);
+                now += after + SimDuration::from_secs(1);
             }
         }
     }
@@ -227,7 +227,7 @@ mod tests {
         let mut now = t(0);
         for _ in 0..7 {
             match b.on_crash(&p, now) {
-                Decision::Restart { after, .. } => now = now + after,
+                Decision::Restart { after, .. } => now += after,
                 Decision::GiveUp => panic!("on-failure without a limit gives up"),
             }
             restarts.push(now.as_secs_f64() as u64);
@@ -264,7 +264,7 @@ mod tests {
             if let Decision::Restart { after, .. } =
                 b.on_crash(&p, last + SimDuration::from_secs(1))
             {
-                last = last + SimDuration::from_secs(1) + after;
+                last += SimDuration::from_secs(1) + after;
             }
         }
         assert_eq!(b.get(), SimDuration::from_secs(5));

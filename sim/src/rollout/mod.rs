@@ -404,7 +404,9 @@ impl<'s> Rollout<'s> {
     /// their sizes (a Deployment scaled mid-rollout), new hosts come up on
     /// their cohort's version, removed ones are drained and terminated.
     fn autoscale<E: Environment>(&mut self, now: SimTime, env: &mut E) {
-        if !self.hpas.iter().any(|h| h.due(now)) {
+        // No metrics yet (the monitoring lag): the HPA does not scale on
+        // missing metrics, and reading them as zero traffic would scale down.
+        if !self.monitor.has_data() || !self.hpas.iter().any(|h| h.due(now)) {
             return;
         }
         let mut groups = vec![GroupView::default(); self.groups.len()];
