@@ -77,6 +77,8 @@ struct Host {
     arms: u16,
     /// Share of the requests it serves that fail (orphans, bad config).
     err: f32,
+    /// Serving, but still warming up (`fleet.warm_up`): reduced capacity.
+    warm: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +94,8 @@ enum HostEv {
     RestartDone,
     ProvisionDone,
     Available,
+    /// A host's warm-up after it started serving is over.
+    Warm,
     Detected,
     /// A fault with a time limit ends (orphan reaped, ports fixed).
     FaultEnd(u16),
@@ -138,6 +142,8 @@ struct ZoneState {
 
 struct RoleState {
     counts: Counts,
+    /// Serving hosts still warming up, per cohort.
+    warming: [u32; 2],
     stale: [u32; 2],
     /// Σ `err` over serving hosts, per cohort.
     err_sum: [f64; 2],
@@ -353,6 +359,7 @@ impl<'s> World<'s> {
                     profile: profile_of(&mut profiles, ri, r, i),
                     arms: 0,
                     err: 0.0,
+                    warm: false,
                 });
             }
             let mut counts = Counts::default();
@@ -363,6 +370,7 @@ impl<'s> World<'s> {
                 stale: [0, 0],
                 zones,
                 weight_new: None,
+                warming: [0, 0],
                 next_zone: r.hosts,
                 err_sum: [0.0; 2],
             });
@@ -540,6 +548,10 @@ impl<'s> World<'s> {
         let host = &mut self.hosts[h as usize];
         let r = &mut self.roles[host.role as usize];
         let c = ci(host.cohort);
+        if host.warm && state != HostState::Serving {
+            host.warm = false;
+            r.warming[c] -= 1;
+        }
         let lose_available = state != HostState::Serving && host.available;
         if host.state == HostState::Serving && state != HostState::Serving {
             r.err_sum[c] -= host.err as f64;
@@ -582,6 +594,10 @@ impl<'s> World<'s> {
         if host.state == HostState::Serving {
             r.err_sum[from] -= host.err as f64;
             r.err_sum[to] += host.err as f64;
+        }
+        if host.warm {
+            r.warming[from] -= 1;
+            r.warming[to] += 1;
         }
         for counts in [&mut r.counts, &mut r.zones[host.zone as usize].counts] {
             counts.by_state[from][host.state as usize] -= 1;
@@ -653,6 +669,15 @@ impl<'s> World<'s> {
     fn become_serving(&mut self, now: SimTime, h: u32) {
         self.set_state(h, HostState::Serving);
         self.set_stale(h, false);
+        if let Some(w) = &self.sc.fleet.warm_up {
+            let host = &mut self.hosts[h as usize];
+            if !host.warm {
+                host.warm = true;
+                self.roles[host.role as usize].warming[ci(host.cohort)] += 1;
+            }
+            let d = w.duration;
+            self.schedule(now + d, h, HostEv::Warm);
+        }
         if self.has_panics {
             self.arm(now, h);
         }
@@ -690,6 +715,13 @@ impl<'s> World<'s> {
             }
             HostEv::RestartDone | HostEv::ProvisionDone => self.arrive(now, h, log),
             HostEv::Available => self.mark_available(h),
+            HostEv::Warm => {
+                let host = &mut self.hosts[h as usize];
+                if host.warm {
+                    host.warm = false;
+                    self.roles[host.role as usize].warming[ci(host.cohort)] -= 1;
+                }
+            }
             HostEv::Detected => self.set_stale(h, false),
             HostEv::FaultEnd(rule) => self.fault_end(now, h, rule as usize, log),
             HostEv::FaultLater(rule) => self.fault_later(now, h, rule as usize, log),
@@ -766,12 +798,21 @@ impl<'s> World<'s> {
                         continue;
                     }
                 }
+                // Warming hosts serve a share of their capacity.
+                let warming = self.roles[ri].warming[c];
+                let cap_per_host = match &sc.fleet.warm_up {
+                    Some(w) if warming > 0 && serving > 0 => {
+                        let full = (serving - warming.min(serving)) as f64;
+                        cap * (full + warming.min(serving) as f64 * w.capacity) / serving as f64
+                    }
+                    _ => cap,
+                };
                 let infra = cohort_failures(
                     &mut self.outcome_rng,
                     split[c],
                     serving,
                     stale,
-                    cap,
+                    cap_per_host,
                     err_share,
                 );
                 m[c] = self.app_outcomes(ri, c, split[c], infra, version);
@@ -1338,6 +1379,7 @@ impl World<'_> {
             profile,
             arms: 0,
             err: 0.0,
+            warm: false,
         });
         let mut rng = self.streams.keyed("provision", h as u64);
         let d = self.sc.change.provision_time.sample(&mut rng);

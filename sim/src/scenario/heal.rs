@@ -2,7 +2,7 @@
 //! `[fleet.restart]` (restart policies) and `[[autoscale]]` (a
 //! HorizontalPodAutoscaler per role). Every bound names its reason.
 
-use super::raw::{RawAutoscale, RawRatePolicy, RawRestart, RawRules};
+use super::raw::{RawAutoscale, RawRatePolicy, RawRestart, RawRules, RawWarmUp};
 use super::{Checker, Role, ScenarioError};
 use crate::autoscale::{AutoscaleSpec, RateKind, RatePolicy, Rules, Select, Target};
 use crate::restart::{RestartKind, RestartPolicy};
@@ -106,6 +106,36 @@ pub(super) fn restart(c: &Checker<'_>, r: RawRestart) -> Result<RestartPolicy, S
         reset_after,
         max_restarts,
         delay_first_restart: r.delay_first_restart.unwrap_or(false),
+    })
+}
+
+pub(super) fn warm_up(
+    c: &Checker<'_>,
+    w: RawWarmUp,
+) -> Result<crate::fleet::WarmUp, ScenarioError> {
+    if w.duration.is_zero() || w.duration > SimDuration::from_hours(24) {
+        return Err(c.err(
+            "fleet.warm_up.duration",
+            format!(
+                "must be longer than 0s and at most 1d, got {}: a host warming for longer \
+                 is slow, not warming (lower its capacity_rps instead)",
+                w.duration
+            ),
+        ));
+    }
+    if !(w.capacity > 0.0 && w.capacity <= 1.0) {
+        return Err(c.err(
+            "fleet.warm_up.capacity",
+            format!(
+                "must be a share of capacity_rps in (0, 1], got {}: 0 is a host that is not \
+                 serving (make it slower to start instead)",
+                w.capacity
+            ),
+        ));
+    }
+    Ok(crate::fleet::WarmUp {
+        duration: w.duration,
+        capacity: w.capacity,
     })
 }
 

@@ -575,6 +575,7 @@ fn validate(
         target_utilization,
         roles,
         restart: raw.fleet.restart.map(|r| heal::restart(c, r)).transpose()?,
+        warm_up: raw.fleet.warm_up.map(|w| heal::warm_up(c, w)).transpose()?,
     };
     let autoscale = heal::autoscale(
         c,

@@ -43,6 +43,16 @@ pub struct RawFleet {
     pub roles: Vec<RawRole>,
     /// `[fleet.restart]`: what happens to a crashed container.
     pub restart: Option<RawRestart>,
+    /// `[fleet.warm_up]`: reduced capacity after a host starts serving.
+    pub warm_up: Option<RawWarmUp>,
+}
+
+/// `[fleet.warm_up]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarmUp {
+    pub duration: SimDuration,
+    pub capacity: f64,
 }
 
 /// `[fleet.restart]`.
