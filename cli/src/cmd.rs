@@ -176,6 +176,18 @@ fn print_summary(rec: &RunRecord) {
             reports::html::group(f.hosts)
         );
     }
+    if let Some(r) = &s.restarts {
+        println!(
+            "  restart policy {}: {} restarts · {} hosts in crash loop · {:.0} host-s in back-off · {} left down",
+            r.policy, r.restarts, r.hosts_in_crash_loop, r.backoff_host_s, r.hosts_given_up
+        );
+    }
+    if let Some(a) = &s.autoscale {
+        println!(
+            "  autoscale: {} scale-ups, {} scale-downs · {} hosts added, {} removed · peak {} hosts, {} at the end",
+            a.scale_ups, a.scale_downs, a.hosts_added, a.hosts_removed, a.peak_replicas, a.final_replicas
+        );
+    }
     if s.audit_rows_dropped > 0 {
         println!(
             "  note: events.csv holds the first {} audit rows; {} more were counted but not kept (audit_rows_dropped in summary.json)",

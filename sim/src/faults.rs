@@ -120,6 +120,17 @@ pub enum FaultRule {
         #[serde(with = "never")]
         recovery: Option<SimDuration>,
     },
+    /// Self-healing Swarm (seed): a container crashes at a rate per host
+    /// and its orchestrator restarts it: after `restart_time`, or as
+    /// `[fleet.restart]` says (back-off, crash loop, give up).
+    ContainerCrash {
+        #[serde(flatten)]
+        on: Selector,
+        /// Mean time between crashes of one host's container.
+        mtbf: SimDuration,
+        /// How long a restarted container takes to serve again.
+        restart_time: SimDuration,
+    },
     /// Blue/green (seed 002): healthy under health checks, crashes once a host
     /// carries more than `rps_per_host`.
     FailsUnderLoad {
@@ -150,6 +161,7 @@ impl FaultRule {
             FaultRule::IncompatibleRoles { .. } => "incompatible-roles",
             FaultRule::BadConfig { .. } => "bad-config",
             FaultRule::KernelPanic { .. } => "kernel-panic",
+            FaultRule::ContainerCrash { .. } => "container-crash",
             FaultRule::FailsUnderLoad { .. } => "fails-under-load",
             FaultRule::RegistryOutage { .. } => "registry-outage",
             FaultRule::Regression { .. } => "regression",
@@ -162,7 +174,8 @@ impl FaultRule {
             | FaultRule::LeakedPorts { on, .. }
             | FaultRule::IncompatibleRoles { on, .. }
             | FaultRule::BadConfig { on, .. }
-            | FaultRule::KernelPanic { on, .. } => Some(on),
+            | FaultRule::KernelPanic { on, .. }
+            | FaultRule::ContainerCrash { on, .. } => Some(on),
             _ => None,
         }
     }
@@ -349,7 +362,8 @@ impl Faults {
         out
     }
 
-    /// Panic hazards that apply to a serving host: (rule, mean time to panic).
+    /// Panic and container-crash hazards that apply to a serving host:
+    /// (rule, mean time to the crash, recovery).
     pub fn panic_hazards(
         &self,
         h: &HostFacts<'_>,
@@ -370,6 +384,15 @@ impl Faults {
                         let mean = SimDuration::from_millis_f64(mtbf.as_millis() as f64 / factor);
                         out.push((i, mean, *recovery));
                     }
+                }
+            } else if let FaultRule::ContainerCrash {
+                on,
+                mtbf,
+                restart_time,
+            } = rule
+            {
+                if on.matches(h) {
+                    out.push((i, *mtbf, Some(*restart_time)));
                 }
             }
         }

@@ -14,6 +14,24 @@ pub struct Fleet {
     /// Peak utilisation used to size `capacity_rps` when a role omits it.
     pub target_utilization: f64,
     pub roles: Vec<Role>,
+    /// What happens to a crashed container (`[fleet.restart]`); without
+    /// one, a crash comes back after the fault's own recovery time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<crate::restart::RestartPolicy>,
+    /// A host that starts serving (after a move, a restart, a
+    /// replacement, a scale-up) warms up first: cold caches, JIT
+    /// (`[fleet.warm_up]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<WarmUp>,
+}
+
+/// `[fleet.warm_up]`: for `duration` after it starts serving, a host
+/// serves `capacity` × its `capacity_rps`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WarmUp {
+    pub duration: SimDuration,
+    /// Share of `capacity_rps` a warming host serves, in (0, 1].
+    pub capacity: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

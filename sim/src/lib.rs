@@ -6,9 +6,10 @@
 //! A tour, bottom layer first (each module uses only those above it in
 //! this list; `tests/layers.rs` checks it):
 //!
-//! - [`time`], [`located`], [`fleet`], [`protocol`] — vocabulary: integer
-//!   virtual time; errors that name file, line, column and field; the
-//!   fleet's shape; what a policy observes and the actions it answers with.
+//! - [`time`], [`located`], [`restart`], [`fleet`], [`protocol`] —
+//!   vocabulary: integer virtual time; errors that name file, line, column
+//!   and field; restart policies (crash-loop back-off); the fleet's shape;
+//!   what a policy observes and the actions it answers with.
 //! - [`rng`] — ChaCha streams forked per concern, keyed draws for common random numbers.
 //! - [`dist`] — duration distributions (fixed, uniform, log-normal).
 //! - [`record`] — the one result type every exporter writes from.
@@ -16,6 +17,8 @@
 //! - [`stats`] — statistics for analysis judges.
 //! - [`traffic`], [`faults`], [`chaos`] — offered load; the fault
 //!   catalogue keyed on host attributes; scheduled chaos.
+//! - [`autoscale`] — a HorizontalPodAutoscaler per role, as a pure state
+//!   machine the harness drives.
 //! - [`analysis`] — the judges policies gate on: Argo-style threshold analysis
 //!   runs and the Kayenta statistical judge over observed scrapes.
 //! - [`policy`] — rollout strategies as pure state machines, one file per kind.
@@ -31,6 +34,7 @@
 //! randomness comes from the seed.
 
 pub mod analysis;
+pub mod autoscale;
 pub mod chaos;
 pub mod dist;
 pub mod experiment;
@@ -40,6 +44,7 @@ pub mod located;
 pub mod policy;
 pub mod protocol;
 pub mod record;
+pub mod restart;
 pub mod rng;
 pub mod rollout;
 pub mod scenario;

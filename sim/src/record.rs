@@ -76,6 +76,14 @@ pub struct Summary {
     /// (empty without faults; not a column of an experiment's rows file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fault_hits: Vec<FaultHits>,
+    /// What the restart policy did (`[fleet.restart]`); absent without one
+    /// (not a column of an experiment's rows file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<RestartStats>,
+    /// What the autoscalers did (`[[autoscale]]`); absent without one (not
+    /// a column of an experiment's rows file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleStats>,
     /// Highest share of the fleet not serving at any tick.
     pub peak_hosts_unavailable_pct: f64,
     /// Hosts on the new version at the end, in percent of all live hosts.
@@ -114,6 +122,36 @@ pub struct FaultHits {
     /// Distinct hosts the rule fired on (broke, made fail, crashed); 0 for
     /// a registry outage, which hits no host.
     pub hosts: u64,
+}
+
+/// What a restart policy did over a run (`summary.restarts`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestartStats {
+    /// The policy, as `[fleet.restart] policy` names it.
+    pub policy: String,
+    /// Containers restarted (at once or after a back-off).
+    pub restarts: u64,
+    /// Distinct hosts that waited in a back-off at least once: in a crash
+    /// loop (the kubelet's `CrashLoopBackOff`).
+    pub hosts_in_crash_loop: u64,
+    /// Host-seconds spent waiting in back-off within the run.
+    pub backoff_host_s: f64,
+    /// Distinct hosts the policy left down (`no`, or `max_restarts` used up).
+    pub hosts_given_up: u64,
+}
+
+/// What the autoscalers did over a run (`summary.autoscale`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutoscaleStats {
+    /// Rescales up and down (one per sync that changed a role's count).
+    pub scale_ups: u64,
+    pub scale_downs: u64,
+    /// Hosts brought up and taken down by them.
+    pub hosts_added: u64,
+    pub hosts_removed: u64,
+    /// The most hosts the fleet was scaled to, and its count at the end.
+    pub peak_replicas: u64,
+    pub final_replicas: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

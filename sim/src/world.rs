@@ -23,7 +23,9 @@ use crate::faults::{Arrival, Effect, FaultRule, Faults, HostFacts};
 use crate::policy::Policy;
 use crate::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
 use crate::record::FaultHits;
+use crate::record::RestartStats;
 use crate::record::{AuditKind, RunRecord, TickRow};
+use crate::restart::{Backoff, Decision};
 use crate::rng::{Rng, Streams};
 pub use crate::rollout::RunOptions;
 use crate::rollout::{
@@ -32,7 +34,7 @@ use crate::rollout::{
 use crate::scenario::Scenario;
 use crate::sched::Scheduler;
 use crate::time::{SimDuration, SimTime};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A host's lifecycle state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +77,8 @@ struct Host {
     arms: u16,
     /// Share of the requests it serves that fail (orphans, bad config).
     err: f32,
+    /// Serving, but still warming up (`fleet.warm_up`): reduced capacity.
+    warm: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -90,6 +94,8 @@ enum HostEv {
     RestartDone,
     ProvisionDone,
     Available,
+    /// A host's warm-up after it started serving is over.
+    Warm,
     Detected,
     /// A fault with a time limit ends (orphan reaped, ports fixed).
     FaultEnd(u16),
@@ -136,6 +142,8 @@ struct ZoneState {
 
 struct RoleState {
     counts: Counts,
+    /// Serving hosts still warming up, per cohort.
+    warming: [u32; 2],
     stale: [u32; 2],
     /// Host-milliseconds to add to `stale × tick` for this interval: hosts
     /// that became stale (or stopped being) part-way through it.
@@ -184,6 +192,21 @@ pub struct World<'s> {
     /// How far into the current tick interval the event being handled is
     /// (ms); 0 for the policy's actions, taken at the tick.
     into_tick_ms: u64,
+    /// Crash-loop back-off per host (`[fleet.restart]`), since it arrived
+    /// on its version.
+    backoffs: BTreeMap<u32, Backoff>,
+    restarts: RestartTally,
+    /// Hosts an autoscaler brought up on the old version.
+    provisioned_old: BTreeSet<u32>,
+}
+
+/// What the restart policy did, as it happens (`summary.restarts`).
+#[derive(Default)]
+struct RestartTally {
+    restarts: u64,
+    looped: BTreeSet<u32>,
+    given_up: BTreeSet<u32>,
+    backoff_ms: u64,
 }
 
 /// Runs a scenario to the end and returns its record, with the chaos its
@@ -266,6 +289,7 @@ fn run_to(
     let facts = world.facts();
     let mut rec = rollout.finish(end, End::Time, facts);
     rec.summary.fault_hits = world.fault_hits();
+    rec.summary.restarts = world.restart_stats();
     rec
 }
 
@@ -366,6 +390,7 @@ impl<'s> World<'s> {
                     profile: profile_of(&mut profiles, ri, r, i),
                     arms: 0,
                     err: 0.0,
+                    warm: false,
                 });
             }
             let mut counts = Counts::default();
@@ -377,6 +402,7 @@ impl<'s> World<'s> {
                 stale_ms: [0, 0],
                 zones,
                 weight_new: None,
+                warming: [0, 0],
                 next_zone: r.hosts,
                 err_sum: [0.0; 2],
             });
@@ -389,10 +415,12 @@ impl<'s> World<'s> {
             .map(|r| r.traffic_share / share_sum)
             .collect();
         let faults = Faults::new(sc.faults.clone(), seed);
-        let has_panics = sc
-            .faults
-            .iter()
-            .any(|f| matches!(f, FaultRule::KernelPanic { .. }));
+        let has_panics = sc.faults.iter().any(|f| {
+            matches!(
+                f,
+                FaultRule::KernelPanic { .. } | FaultRule::ContainerCrash { .. }
+            )
+        });
         World {
             sc,
             traffic_rng: streams.stream("traffic"),
@@ -410,6 +438,9 @@ impl<'s> World<'s> {
             outage_noted: None,
             chaos: Vec::new(),
             hits: vec![Vec::new(); sc.faults.len()],
+            backoffs: BTreeMap::new(),
+            restarts: RestartTally::default(),
+            provisioned_old: BTreeSet::new(),
             shares,
             min_ready,
             into_tick_ms: 0,
@@ -429,7 +460,8 @@ impl<'s> World<'s> {
     /// How many hosts each fault rule hit. A regression hits every host that
     /// ran its version; a registry outage hits none.
     fn fault_hits(&self) -> Vec<FaultHits> {
-        // Hosts past the initial fleet were provisioned on the new version.
+        // Hosts past the initial fleet were provisioned on the new version,
+        // but for those an autoscaler brought up on the old one.
         let initial = self.sc.host_count() as usize;
         let ran = |version: &str| -> u64 {
             let old = version == self.sc.change.from;
@@ -439,7 +471,8 @@ impl<'s> World<'s> {
                 .enumerate()
                 .filter(|(i, h)| {
                     let ever_new = h.cohort == Cohort::New || h.moves > 0;
-                    (new && ever_new) || (old && *i < initial)
+                    (new && ever_new)
+                        || (old && (*i < initial || self.provisioned_old.contains(&(*i as u32))))
                 })
                 .count() as u64
         };
@@ -457,6 +490,19 @@ impl<'s> World<'s> {
                 },
             })
             .collect()
+    }
+
+    /// What the restart policy did (`None` without `[fleet.restart]`).
+    fn restart_stats(&self) -> Option<RestartStats> {
+        let p = self.sc.fleet.restart.as_ref()?;
+        let t = &self.restarts;
+        Some(RestartStats {
+            policy: p.policy.as_str().to_string(),
+            restarts: t.restarts,
+            hosts_in_crash_loop: t.looped.len() as u64,
+            backoff_host_s: t.backoff_ms as f64 / 1000.0,
+            hosts_given_up: t.given_up.len() as u64,
+        })
     }
 
     /// Schedules chaos faults (live mode's `[[live.chaos]]` schedule).
@@ -539,6 +585,10 @@ impl<'s> World<'s> {
         let host = &mut self.hosts[h as usize];
         let r = &mut self.roles[host.role as usize];
         let c = ci(host.cohort);
+        if host.warm && state != HostState::Serving {
+            host.warm = false;
+            r.warming[c] -= 1;
+        }
         let lose_available = state != HostState::Serving && host.available;
         if host.state == HostState::Serving && state != HostState::Serving {
             r.err_sum[c] -= host.err as f64;
@@ -586,6 +636,10 @@ impl<'s> World<'s> {
         if host.state == HostState::Serving {
             r.err_sum[from] -= host.err as f64;
             r.err_sum[to] += host.err as f64;
+        }
+        if host.warm {
+            r.warming[from] -= 1;
+            r.warming[to] += 1;
         }
         for counts in [&mut r.counts, &mut r.zones[host.zone as usize].counts] {
             counts.by_state[from][host.state as usize] -= 1;
@@ -657,6 +711,15 @@ impl<'s> World<'s> {
     fn become_serving(&mut self, now: SimTime, h: u32) {
         self.set_state(h, HostState::Serving);
         self.set_stale(h, false);
+        if let Some(w) = &self.sc.fleet.warm_up {
+            let host = &mut self.hosts[h as usize];
+            if !host.warm {
+                host.warm = true;
+                self.roles[host.role as usize].warming[ci(host.cohort)] += 1;
+            }
+            let d = w.duration;
+            self.schedule(now + d, h, HostEv::Warm);
+        }
         if self.has_panics {
             self.arm(now, h);
         }
@@ -694,11 +757,19 @@ impl<'s> World<'s> {
             }
             HostEv::RestartDone | HostEv::ProvisionDone => self.arrive(now, h, log),
             HostEv::Available => self.mark_available(h),
+            HostEv::Warm => {
+                let host = &mut self.hosts[h as usize];
+                if host.warm {
+                    host.warm = false;
+                    self.roles[host.role as usize].warming[ci(host.cohort)] -= 1;
+                }
+            }
             HostEv::Detected => self.set_stale(h, false),
             HostEv::FaultEnd(rule) => self.fault_end(now, h, rule as usize, log),
             HostEv::FaultLater(rule) => self.fault_later(now, h, rule as usize, log),
             HostEv::Panic(rule) => self.panic(now, h, rule as usize, log),
             HostEv::Replaced => {
+                self.backoffs.remove(&h);
                 let host = &mut self.hosts[h as usize];
                 host.err = 0.0;
                 let reason = "auto-replacement: a fresh host serves in its place";
@@ -777,12 +848,21 @@ impl<'s> World<'s> {
                         continue;
                     }
                 }
+                // Warming hosts serve a share of their capacity.
+                let warming = self.roles[ri].warming[c];
+                let cap_per_host = match &sc.fleet.warm_up {
+                    Some(w) if warming > 0 && serving > 0 => {
+                        let full = (serving - warming.min(serving)) as f64;
+                        cap * (full + warming.min(serving) as f64 * w.capacity) / serving as f64
+                    }
+                    _ => cap,
+                };
                 let infra = cohort_failures(
                     &mut self.outcome_rng,
                     split[c],
                     serving,
                     stale,
-                    cap,
+                    cap_per_host,
                     err_share,
                 );
                 m[c] = self.app_outcomes(ri, c, split[c], infra, version);
@@ -1077,8 +1157,12 @@ impl World<'_> {
         if self.hosts[h as usize].state != HostState::Serving {
             return;
         }
-        let FaultRule::KernelPanic { recovery, .. } = self.faults.rules[rule] else {
-            return;
+        let recovery = match self.faults.rules[rule] {
+            FaultRule::KernelPanic { recovery, .. } => recovery,
+            FaultRule::ContainerCrash { restart_time, .. } => {
+                return self.container_crash(now, h, rule, restart_time, log)
+            }
+            _ => return,
         };
         let why = match recovery {
             Some(d) => format!("kernel panic: host and containers down; replaced after {d}"),
@@ -1087,6 +1171,69 @@ impl World<'_> {
         self.hit(rule, h);
         log.row(now, AuditKind::Fault, self.place(h), "kernel-panic", &why);
         self.crash(now, h, recovery, HostEv::Replaced);
+    }
+
+    /// A host's container crashed: the orchestrator restarts it after
+    /// `restart_time`, or as the restart policy decides.
+    fn container_crash(
+        &mut self,
+        now: SimTime,
+        h: u32,
+        rule: usize,
+        restart_time: SimDuration,
+        log: &mut AuditLog,
+    ) {
+        self.hit(rule, h);
+        let sc = self.sc;
+        let Some(policy) = &sc.fleet.restart else {
+            let why = format!("container crashed; restarted, serving again after {restart_time}");
+            log.row(
+                now,
+                AuditKind::Fault,
+                self.place(h),
+                "container-crash",
+                &why,
+            );
+            return self.crash(now, h, Some(restart_time), HostEv::Restarted);
+        };
+        let why = match self.backoffs.entry(h).or_default().on_crash(policy, now) {
+            Decision::Restart { after, n } => {
+                self.restarts.restarts += 1;
+                if !after.is_zero() {
+                    self.restarts.looped.insert(h);
+                    let end = SimTime::ZERO + sc.duration;
+                    let waited = (now + after).min(end).saturating_since(now);
+                    self.restarts.backoff_ms += waited.as_millis();
+                }
+                self.crash(now, h, Some(after + restart_time), HostEv::Restarted);
+                if after.is_zero() {
+                    format!(
+                        "container crashed; restart policy {}: restart {n} at once, serving again after {restart_time}",
+                        policy.policy.as_str()
+                    )
+                } else {
+                    format!(
+                        "container crashed; restart policy {}: crash-loop back-off {after}, then restart {n}, serving again {restart_time} later",
+                        policy.policy.as_str()
+                    )
+                }
+            }
+            Decision::GiveUp => {
+                self.restarts.given_up.insert(h);
+                self.crash(now, h, None, HostEv::Restarted);
+                format!(
+                    "container crashed; restart policy {}: not restarted",
+                    policy.policy.as_str()
+                )
+            }
+        };
+        log.row(
+            now,
+            AuditKind::Fault,
+            self.place(h),
+            "container-crash",
+            &why,
+        );
     }
 
     /// Application-level outcomes of one cohort's requests: the endpoint mix
@@ -1248,6 +1395,52 @@ impl World<'_> {
         true
     }
 
+    /// Brings up a new host of `group` on the version of `cohort`.
+    fn provision_in(&mut self, now: SimTime, group: usize, cohort: Cohort) -> HostRef {
+        let h = self.hosts.len() as u32;
+        let r = &mut self.roles[group];
+        let zones = self.sc.fleet.roles[group].zones.len() as u32;
+        let zone = (r.next_zone % zones) as u16;
+        r.next_zone += 1;
+        r.counts.by_state[ci(cohort)][HostState::Provisioning as usize] += 1;
+        let z = &mut r.zones[zone as usize];
+        z.counts.by_state[ci(cohort)][HostState::Provisioning as usize] += 1;
+        self.picker.put(group, zone as usize, h, cohort);
+        if cohort == Cohort::Old {
+            self.provisioned_old.insert(h);
+        }
+        let ordinal = r.next_zone - 1;
+        let profile = profile_of(
+            &mut self.profiles,
+            group,
+            &self.sc.fleet.roles[group],
+            ordinal,
+        );
+        self.hosts.push(Host {
+            epoch: 0,
+            role: group as u16,
+            zone,
+            moves: 0,
+            cohort,
+            state: HostState::Provisioning,
+            available: false,
+            stale: false,
+            armed: false,
+            profile,
+            arms: 0,
+            err: 0.0,
+            warm: false,
+        });
+        let mut rng = self.streams.keyed("provision", h as u64);
+        let d = self.sc.change.provision_time.sample(&mut rng);
+        self.schedule(now + d, h, HostEv::ProvisionDone);
+        HostRef {
+            id: h,
+            group,
+            zone: zone as usize,
+        }
+    }
+
     /// Crashes every serving host of one cohort of a role (fails under load).
     fn crash_cohort(
         &mut self,
@@ -1263,19 +1456,79 @@ impl World<'_> {
             .hosts(role, cohort)
             .filter(|h| self.hosts[*h as usize].state == HostState::Serving)
             .collect();
-        let why = format!(
-            "{} hosts carried {rps_per_host:.0} rps each (limit {limit:.0}) and crashed; back after {recover_after}",
-            hosts.len()
-        );
+        let sc = self.sc;
         let at = Place {
-            role: &self.sc.fleet.roles[role].name,
+            role: &sc.fleet.roles[role].name,
             ..Place::default()
         };
+        let Some(policy) = &sc.fleet.restart else {
+            let why = format!(
+                "{} hosts carried {rps_per_host:.0} rps each (limit {limit:.0}) and crashed; back after {recover_after}",
+                hosts.len()
+            );
+            log.row(now, AuditKind::Fault, at, "fails-under-load", &why);
+            for h in hosts {
+                self.hit(rule, h);
+                self.crash(now, h, Some(recover_after), HostEv::Restarted);
+            }
+            return;
+        };
+        let why = format!(
+            "{} hosts carried {rps_per_host:.0} rps each (limit {limit:.0}) and crashed",
+            hosts.len()
+        );
         log.row(now, AuditKind::Fault, at, "fails-under-load", &why);
+        let end = SimTime::ZERO + sc.duration;
+        let (mut at_once, mut backed_off, mut left) = (0u32, 0u32, 0u32);
+        let mut longest = SimDuration::ZERO;
         for h in hosts {
             self.hit(rule, h);
-            self.crash(now, h, Some(recover_after), HostEv::Restarted);
+            match self.backoffs.entry(h).or_default().on_crash(policy, now) {
+                Decision::Restart { after, .. } => {
+                    self.restarts.restarts += 1;
+                    if after.is_zero() {
+                        at_once += 1;
+                    } else {
+                        backed_off += 1;
+                        longest = longest.max(after);
+                        self.restarts.looped.insert(h);
+                        let waited = (now + after).min(end).saturating_since(now);
+                        self.restarts.backoff_ms += waited.as_millis();
+                    }
+                    // After the back-off the container starts and takes the
+                    // fault's own recovery time to serve again.
+                    self.crash(now, h, Some(after + recover_after), HostEv::Restarted);
+                }
+                Decision::GiveUp => {
+                    left += 1;
+                    self.restarts.given_up.insert(h);
+                    self.crash(now, h, None, HostEv::Restarted);
+                }
+            }
         }
+        let mut parts = Vec::new();
+        if at_once > 0 {
+            parts.push(format!("{at_once} restarted at once"));
+        }
+        if backed_off > 0 {
+            parts.push(format!(
+                "{backed_off} in crash-loop back-off (up to {longest}) before their restart"
+            ));
+        }
+        if left > 0 {
+            parts.push(match policy.max_restarts {
+                Some(m) if policy.policy == crate::restart::RestartKind::OnFailure => {
+                    format!("{left} left down (max_restarts {m} used up)")
+                }
+                _ => format!("{left} left down"),
+            });
+        }
+        let why = format!(
+            "restart policy {}: {}; each serves again {recover_after} after its restart",
+            policy.policy.as_str(),
+            parts.join(", ")
+        );
+        log.row(now, AuditKind::Fault, at, "restart-policy", &why);
     }
 }
 
@@ -1312,6 +1565,8 @@ impl Environment for World<'_> {
     }
 
     fn move_host(&mut self, now: SimTime, h: HostRef, to: Cohort) {
+        // A new version is a new container: its back-off starts over.
+        self.backoffs.remove(&h.id);
         self.picker.put(h.group, h.zone, h.id, to);
         let host = &mut self.hosts[h.id as usize];
         host.epoch += 1;
@@ -1321,44 +1576,11 @@ impl Environment for World<'_> {
     }
 
     fn provision(&mut self, now: SimTime, group: usize) -> HostRef {
-        let h = self.hosts.len() as u32;
-        let r = &mut self.roles[group];
-        let zones = self.sc.fleet.roles[group].zones.len() as u32;
-        let zone = (r.next_zone % zones) as u16;
-        r.next_zone += 1;
-        r.counts.by_state[1][HostState::Provisioning as usize] += 1;
-        let z = &mut r.zones[zone as usize];
-        z.counts.by_state[1][HostState::Provisioning as usize] += 1;
-        self.picker.put(group, zone as usize, h, Cohort::New);
-        let ordinal = r.next_zone - 1;
-        let profile = profile_of(
-            &mut self.profiles,
-            group,
-            &self.sc.fleet.roles[group],
-            ordinal,
-        );
-        self.hosts.push(Host {
-            epoch: 0,
-            role: group as u16,
-            zone,
-            moves: 0,
-            cohort: Cohort::New,
-            state: HostState::Provisioning,
-            available: false,
-            stale: false,
-            armed: false,
-            profile,
-            arms: 0,
-            err: 0.0,
-        });
-        let mut rng = self.streams.keyed("provision", h as u64);
-        let d = self.sc.change.provision_time.sample(&mut rng);
-        self.schedule(now + d, h, HostEv::ProvisionDone);
-        HostRef {
-            id: h,
-            group,
-            zone: zone as usize,
-        }
+        self.provision_in(now, group, Cohort::New)
+    }
+
+    fn provision_version(&mut self, now: SimTime, group: usize, cohort: Cohort) -> Option<HostRef> {
+        Some(self.provision_in(now, group, cohort))
     }
 
     fn decommission(&mut self, now: SimTime, h: HostRef) {

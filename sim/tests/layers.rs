@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     // vocabulary: time, located errors, the fleet's shape, the policy protocol
     "time",
     "located",
+    "restart",
     "fleet",
     "protocol",
     // randomness, distributions, results, the event queue, statistics
@@ -24,6 +25,7 @@ const LAYERS: &[&str] = &[
     "traffic",
     "faults",
     "chaos",
+    "autoscale",
     // judges, then strategies, then the scenario that names them
     "analysis",
     "policy",

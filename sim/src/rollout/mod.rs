@@ -7,6 +7,9 @@
 //!     env.measure(t)            the tick's traffic: one TickRow, scrapes per cohort
 //!       └▶ Monitor              scrapes become visible after the monitoring lag
 //!     Rollout                   peak unavailable, totals, the row kept
+//!     every sync_period, per [[autoscale]] role (crate::autoscale::Hpa):
+//!       Monitor + env.views ─▶ Hpa::sync ─▶ replicas ─▶ proportional split
+//!       over the cohorts ─▶ env.provision_version / env.take + decommission
 //!     from change.start_at, until the policy finishes:
 //!       env.views(t) + Monitor ─▶ Observation ─▶ Policy::decide ─▶ Actions
 //!       each Action, here and only here:
@@ -34,11 +37,12 @@ pub use harm::Baseline;
 pub use monitor::Monitor;
 pub use picker::Picker;
 
+use crate::autoscale::{proportional, Hpa, RoleSample, Target};
 use crate::policy::{self, Policy};
 use crate::protocol::{
     Action, Cohort, EndpointSample, GroupView, Observation, Outcome, Sample, ZoneView,
 };
-use crate::record::{AuditKind, RunRecord, Summary, TickRow};
+use crate::record::{AuditKind, AutoscaleStats, RunRecord, Summary, TickRow};
 use crate::scenario::Scenario;
 use crate::time::{SimDuration, SimTime};
 
@@ -108,6 +112,17 @@ pub trait Environment {
     /// Brings up a new host of `group` on the new version.
     fn provision(&mut self, now: SimTime, group: usize) -> HostRef;
 
+    /// Brings up a new host of `group` on the version of `cohort` (the
+    /// autoscaler's scale-up, which follows the cohorts' sizes). `None`:
+    /// this environment cannot add a host of that version (by default only
+    /// the new version, through [`Environment::provision`]).
+    fn provision_version(&mut self, now: SimTime, group: usize, cohort: Cohort) -> Option<HostRef> {
+        match cohort {
+            Cohort::New => Some(self.provision(now, group)),
+            Cohort::Old => None,
+        }
+    }
+
     /// Drains and terminates a taken host.
     fn decommission(&mut self, now: SimTime, host: HostRef);
 
@@ -176,6 +191,19 @@ pub struct Rollout<'s> {
     harm: harm::HarmTracker,
     /// Filled tick by tick when this run is itself a baseline.
     trace: Option<Baseline>,
+    /// One HorizontalPodAutoscaler per `[[autoscale]]` role.
+    hpas: Vec<Hpa>,
+    scale: ScaleTally,
+}
+
+/// What the autoscalers did, as it happens (`summary.autoscale`).
+#[derive(Debug, Default)]
+struct ScaleTally {
+    ups: u64,
+    downs: u64,
+    added: u64,
+    removed: u64,
+    peak: u64,
 }
 
 impl<'s> Rollout<'s> {
@@ -214,6 +242,15 @@ impl<'s> Rollout<'s> {
             baseline: None,
             harm: harm::HarmTracker::default(),
             trace: None,
+            hpas: sc
+                .autoscale
+                .iter()
+                .map(|a| Hpa::new(a.clone(), sc.fleet.roles[a.group].hosts, SimTime::ZERO))
+                .collect(),
+            scale: ScaleTally {
+                peak: sc.host_count(),
+                ..ScaleTally::default()
+            },
         }
     }
 
@@ -320,7 +357,7 @@ impl<'s> Rollout<'s> {
             self.failed_during_rollout = self.failed_during_rollout.saturating_add(row.failed);
         }
         self.slo.tick(row.requests, row.failed);
-        let desired = self.sc.host_count().max(1);
+        let desired = self.desired_total().max(1);
         let unavailable = desired.saturating_sub(row.serving as u64);
         if let Some(base) = self.baseline {
             let i = (self.next_tick - 1) as usize;
@@ -338,6 +375,9 @@ impl<'s> Rollout<'s> {
         }
         if self.opts.record_ticks {
             self.ticks.push(row);
+        }
+        if !self.hpas.is_empty() {
+            self.autoscale(now, env);
         }
         if self.finished.is_none() && now >= SimTime::ZERO + self.sc.change.start_at {
             self.consult(now, env);
@@ -396,12 +436,152 @@ impl<'s> Rollout<'s> {
         self.slo = slo;
     }
 
+    /// Hosts the fleet should have now: each role's autoscaled replica
+    /// count, or its `hosts`.
+    fn desired_total(&self) -> u64 {
+        if self.hpas.is_empty() {
+            return self.sc.host_count();
+        }
+        (0..self.sc.fleet.roles.len())
+            .map(|g| self.desired(g) as u64)
+            .sum()
+    }
+
+    /// Group `g`'s desired hosts (the Deployment's `replicas`): its
+    /// autoscaler's count, or the role's `hosts`.
+    fn desired(&self, g: usize) -> u32 {
+        self.hpas
+            .iter()
+            .find(|h| h.spec.group == g)
+            .map_or(self.sc.fleet.roles[g].hosts, |h| h.replicas())
+    }
+
+    /// Syncs every autoscaler that is due and carries its rescale out: the
+    /// hosts to add or remove are split over the cohorts in proportion to
+    /// their sizes (a Deployment scaled mid-rollout), new hosts come up on
+    /// their cohort's version, removed ones are drained and terminated.
+    fn autoscale<E: Environment>(&mut self, now: SimTime, env: &mut E) {
+        // No metrics yet (the monitoring lag): the HPA does not scale on
+        // missing metrics, and reading them as zero traffic would scale down.
+        if !self.monitor.has_data() || !self.hpas.iter().any(|h| h.due(now)) {
+            return;
+        }
+        let mut groups = vec![GroupView::default(); self.groups.len()];
+        let mut zones = Vec::new();
+        env.views(now, &mut groups, &mut zones);
+        let tick_s = self.sc.tick.as_secs_f64();
+        for i in 0..self.hpas.len() {
+            if !self.hpas[i].due(now) {
+                continue;
+            }
+            let g = self.hpas[i].spec.group;
+            let role = &self.sc.fleet.roles[g];
+            let [old, new] = self.monitor.metrics(g);
+            let view = groups[g];
+            let ready = view.old.ready + view.new.ready;
+            let live = view.old.total + view.new.total;
+            let sample = RoleSample {
+                rps: (old.requests + new.requests) as f64 / tick_s,
+                ready,
+                not_ready: live.saturating_sub(ready),
+                capacity_rps: role.capacity_rps,
+            };
+            let Some(r) = self.hpas[i].sync(now, sample) else {
+                continue;
+            };
+            let spec = &self.hpas[i].spec;
+            let (metric, target) = match spec.target {
+                Target::Utilization(u) => (
+                    format!("{:.0} % of capacity per ready host", r.metric * 100.0),
+                    format!("{:.0} %", u * 100.0),
+                ),
+                Target::RpsPerHost(t) => (
+                    format!("{:.1} rps per ready host", r.metric),
+                    format!("{t} rps"),
+                ),
+            };
+            let reason = format!(
+                "HPA {}: {} → {} replicas ({metric}, target {target}; the metric asks for {}; {})",
+                role.name,
+                r.from,
+                r.to,
+                r.metric_replicas,
+                r.limit.as_str()
+            );
+            let at = Place {
+                role: &role.name,
+                ..Place::default()
+            };
+            self.log
+                .row(now, AuditKind::Decision, at, "autoscale", &reason);
+            if r.to > r.from {
+                self.scale.ups += 1;
+            } else {
+                self.scale.downs += 1;
+            }
+            // The change is split over the cohorts as they are now.
+            let target_live = (live as i64 + r.to as i64 - r.from as i64).max(0) as u32;
+            let split = proportional([view.old.total, view.new.total], target_live);
+            for (c, delta) in [(Cohort::Old, split[0]), (Cohort::New, split[1])] {
+                self.rescale_cohort(now, env, g, c, delta);
+            }
+        }
+        let total = self.desired_total();
+        self.scale.peak = self.scale.peak.max(total);
+    }
+
+    /// Adds (`delta` > 0) or removes hosts of one cohort of group `g`.
+    fn rescale_cohort<E: Environment>(
+        &mut self,
+        now: SimTime,
+        env: &mut E,
+        g: usize,
+        c: Cohort,
+        delta: i64,
+    ) {
+        let version = self.version(c);
+        if delta > 0 {
+            for _ in 0..delta {
+                let Some(h) = env.provision_version(now, g, c) else {
+                    let reason = format!(
+                        "this environment cannot add a host on {version}: the scale-up stops here"
+                    );
+                    let at = Place {
+                        role: &self.sc.fleet.roles[g].name,
+                        ..Place::default()
+                    };
+                    self.log
+                        .row(now, AuditKind::Decision, at, "autoscale", &reason);
+                    return;
+                };
+                self.scale.added += 1;
+                let at = self.place(h);
+                let reason = format!("scale-up: a new host on {version}");
+                self.log
+                    .row(now, AuditKind::Instruct, at, "autoscale", &reason);
+            }
+        } else {
+            for _ in 0..(-delta) {
+                let Some(h) = env.take(g, None, c) else {
+                    break;
+                };
+                self.scale.removed += 1;
+                let at = self.place(h);
+                let reason = format!("scale-down: a host on {version} drained and terminated");
+                self.log
+                    .row(now, AuditKind::Decommission, at, "autoscale", &reason);
+                env.decommission(now, h);
+            }
+        }
+    }
+
     fn consult<E: Environment>(&mut self, now: SimTime, env: &mut E) {
         let started_at = *self.started_at.get_or_insert(now);
-        for (g, (view, role)) in self.groups.iter_mut().zip(&self.sc.fleet.roles).enumerate() {
+        for g in 0..self.groups.len() {
             let [old, new] = self.monitor.metrics(g);
-            *view = GroupView {
-                desired: role.hosts,
+            let desired = self.desired(g);
+            self.groups[g] = GroupView {
+                desired,
                 old_metrics: old,
                 new_metrics: new,
                 ..GroupView::default()
@@ -572,6 +752,14 @@ impl<'s> Rollout<'s> {
     /// in the simulator; live, the last tick).
     pub fn finish(self, end: SimTime, how: End, facts: EnvFacts) -> RunRecord {
         let sc = self.sc;
+        let autoscale = (!self.hpas.is_empty()).then(|| AutoscaleStats {
+            scale_ups: self.scale.ups,
+            scale_downs: self.scale.downs,
+            hosts_added: self.scale.added,
+            hosts_removed: self.scale.removed,
+            peak_replicas: self.scale.peak,
+            final_replicas: self.desired_total(),
+        });
         let started = self
             .started_at
             .unwrap_or(SimTime::ZERO + sc.change.start_at);
@@ -631,6 +819,8 @@ impl<'s> Rollout<'s> {
             failed_requests_due_to_change_after_rollout: harm.map(|h| h.failed_after),
             host_hours_unavailable_due_to_change: harm.map(|h| h.host_hours_unavailable),
             fault_hits: Vec::new(),
+            restarts: None,
+            autoscale,
             peak_hosts_unavailable_pct: self.peak_unavailable_pct,
             hosts_on_new_pct: 100.0 * facts.hosts_on_new as f64 / facts.hosts_live.max(1) as f64,
             hosts_ever_on_new_pct: 100.0 * facts.hosts_ever_new as f64 / total_hosts.max(1) as f64,

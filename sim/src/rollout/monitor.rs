@@ -17,6 +17,8 @@ pub struct Monitor {
     /// What the policy sees now, per group: old and new cohort.
     metrics: Vec<[Sample; 2]>,
     endpoints: Vec<EndpointSample>,
+    /// A scrape old enough to be seen has been published.
+    seen: bool,
 }
 
 impl Monitor {
@@ -26,6 +28,7 @@ impl Monitor {
             history: VecDeque::new(),
             metrics: vec![[Sample::default(); 2]; groups],
             endpoints: Vec::new(),
+            seen: false,
         }
     }
 
@@ -33,6 +36,7 @@ impl Monitor {
     /// holding an old buffer to reuse).
     pub fn publish(&mut self, current: &[[Sample; 2]], endpoints: &mut Vec<EndpointSample>) {
         if self.lag_ticks == 0 {
+            self.seen = true;
             self.metrics.copy_from_slice(current);
             std::mem::swap(&mut self.endpoints, endpoints);
             return;
@@ -41,12 +45,19 @@ impl Monitor {
             .push_back((current.to_vec(), std::mem::take(endpoints)));
         if self.history.len() > self.lag_ticks {
             let (old, eps) = self.history.pop_front().expect("non-empty");
+            self.seen = true;
             self.metrics = old;
             self.endpoints = eps;
         } else {
             self.metrics.fill([Sample::default(); 2]);
             self.endpoints.clear();
         }
+    }
+
+    /// Whether any scrape is visible yet (false for the first `lag` ticks:
+    /// what is shown then is no data, not zero traffic).
+    pub fn has_data(&self) -> bool {
+        self.seen
     }
 
     /// The scrapes of group `g` the policy sees now: old and new cohort.
@@ -85,6 +96,10 @@ mod tests {
             })
             .collect();
         assert_eq!(seen, vec![0, 0, 1, 2]);
+        assert!(m.has_data());
+        let mut fresh = Monitor::new(1, 2);
+        fresh.publish(&[s(1)], &mut eps);
+        assert!(!fresh.has_data(), "nothing old enough yet");
     }
 
     #[test]

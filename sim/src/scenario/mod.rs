@@ -12,6 +12,7 @@
 //! [`Scenario::to_toml`] prints the fully defaulted scenario, and that output
 //! parses back to the same scenario (`shakedown run --print-resolved`).
 
+mod heal;
 pub mod live;
 mod policy_file;
 pub mod raw;
@@ -54,6 +55,9 @@ pub struct Scenario {
     pub slo: Slo,
     pub change: Change,
     pub policy: PolicySpec,
+    /// HorizontalPodAutoscalers (`[[autoscale]]`), at most one per role.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub autoscale: Vec<crate::autoscale::AutoscaleSpec>,
     /// Live-mode settings (`[live]`): how the scenario runs as containers,
     /// and the chaos a simulated run replays too.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -570,7 +574,18 @@ fn validate(
             .unwrap_or(SimDuration::from_secs(30)),
         target_utilization,
         roles,
+        restart: raw.fleet.restart.map(|r| heal::restart(c, r)).transpose()?,
+        warm_up: raw.fleet.warm_up.map(|w| heal::warm_up(c, w)).transpose()?,
     };
+    let autoscale = heal::autoscale(
+        c,
+        raw.autoscale,
+        &heal::Context {
+            roles: &fleet.roles,
+            tick,
+            live: raw.live.is_some(),
+        },
+    )?;
     let live = raw
         .live
         .map(|l| {
@@ -600,6 +615,7 @@ fn validate(
         slo,
         change,
         policy,
+        autoscale,
         live,
     })
 }
@@ -692,21 +708,21 @@ fn check_fault_events(
     duration: SimDuration,
 ) -> Result<(), ScenarioError> {
     for (i, f) in faults.iter().enumerate() {
-        let FaultRule::KernelPanic {
-            on,
-            mtbf,
-            io_factor,
-            ..
-        } = f
-        else {
-            continue;
+        let (on, mtbf, factor) = match f {
+            FaultRule::KernelPanic {
+                on,
+                mtbf,
+                io_factor,
+                ..
+            } => (on, mtbf, io_factor.values().copied().fold(1.0, f64::max)),
+            FaultRule::ContainerCrash { on, mtbf, .. } => (on, mtbf, 1.0),
+            _ => continue,
         };
         let hosts: f64 = roles
             .iter()
             .filter(|r| on.roles.is_empty() || on.roles.contains(&r.name))
             .map(|r| r.hosts as f64)
             .sum();
-        let factor = io_factor.values().copied().fold(1.0, f64::max);
         let expected = hosts * duration.as_secs_f64() / mtbf.as_secs_f64() * factor;
         if expected > MAX_EXPECTED_FAULT_EVENTS {
             return Err(c.err(
@@ -1071,6 +1087,31 @@ fn validate_fault(
                 recovery: recovery
                     .map(|m| m.0)
                     .unwrap_or(Some(SimDuration::from_mins(5))),
+            }
+        }
+        RawFault::ContainerCrash {
+            roles: r,
+            attributes,
+            mtbf,
+            restart_time,
+        } => {
+            if mtbf < SimDuration::from_mins(1) {
+                return Err(c.err(&field("mtbf"), format!("must be at least 1m, got {mtbf}")));
+            }
+            let restart_time = restart_time.unwrap_or(SimDuration::from_secs(10));
+            if restart_time > SimDuration::from_hours(24) {
+                return Err(c.err(
+                    &field("restart_time"),
+                    format!(
+                        "must be at most 1d, got {restart_time}: a container that takes longer \
+                         to start is down, not restarting (use [fleet.restart] policy = \"no\")"
+                    ),
+                ));
+            }
+            FaultRule::ContainerCrash {
+                on: selector(r, attributes)?,
+                mtbf,
+                restart_time,
             }
         }
         RawFault::FailsUnderLoad {

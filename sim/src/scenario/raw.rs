@@ -24,6 +24,9 @@ pub struct RawScenario {
     pub slo: Option<RawSlo>,
     pub change: RawChange,
     pub policy: crate::policy::spec::RawPolicy,
+    /// `[[autoscale]]`: HorizontalPodAutoscalers, one per role at most.
+    #[serde(default)]
+    pub autoscale: Vec<RawAutoscale>,
     /// Live-mode settings (`[live]`).
     pub live: Option<super::live::RawLive>,
     /// Named analysis templates (`[analysis.NAME]`), resolved into the
@@ -38,6 +41,63 @@ pub struct RawFleet {
     pub detection_delay: Option<SimDuration>,
     pub target_utilization: Option<f64>,
     pub roles: Vec<RawRole>,
+    /// `[fleet.restart]`: what happens to a crashed container.
+    pub restart: Option<RawRestart>,
+    /// `[fleet.warm_up]`: reduced capacity after a host starts serving.
+    pub warm_up: Option<RawWarmUp>,
+}
+
+/// `[fleet.warm_up]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarmUp {
+    pub duration: SimDuration,
+    pub capacity: f64,
+}
+
+/// `[fleet.restart]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestart {
+    pub policy: Option<String>,
+    pub backoff: Option<SimDuration>,
+    pub max_backoff: Option<SimDuration>,
+    pub reset_after: Option<SimDuration>,
+    pub max_restarts: Option<i64>,
+    pub delay_first_restart: Option<bool>,
+}
+
+/// `[[autoscale]]`: one role's HorizontalPodAutoscaler.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscale {
+    pub role: String,
+    pub target_utilization: Option<f64>,
+    pub target_rps_per_host: Option<f64>,
+    pub min_replicas: Option<i64>,
+    pub max_replicas: i64,
+    pub sync_period: Option<SimDuration>,
+    pub tolerance: Option<f64>,
+    pub scale_up: Option<RawRules>,
+    pub scale_down: Option<RawRules>,
+}
+
+/// `[autoscale.scale_up]` / `[autoscale.scale_down]` (`HPAScalingRules`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRules {
+    pub stabilization_window: Option<SimDuration>,
+    pub select: Option<String>,
+    pub policies: Option<Vec<RawRatePolicy>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRatePolicy {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: i64,
+    pub period: SimDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +226,13 @@ pub enum RawFault {
         mtbf: SimDuration,
         io_factor: Option<BTreeMap<String, f64>>,
         recovery: Option<MaybeNever>,
+    },
+    ContainerCrash {
+        roles: Option<Vec<String>>,
+        #[serde(rename = "match")]
+        attributes: Option<BTreeMap<String, String>>,
+        mtbf: SimDuration,
+        restart_time: Option<SimDuration>,
     },
     FailsUnderLoad {
         version: Option<String>,

@@ -105,7 +105,8 @@ fn selector_of(rule: &FaultRule) -> Option<&Selector> {
         | FaultRule::LeakedPorts { on, .. }
         | FaultRule::IncompatibleRoles { on, .. }
         | FaultRule::BadConfig { on, .. }
-        | FaultRule::KernelPanic { on, .. } => Some(on),
+        | FaultRule::KernelPanic { on, .. }
+        | FaultRule::ContainerCrash { on, .. } => Some(on),
         _ => None,
     }
 }
