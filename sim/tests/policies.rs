@@ -1073,6 +1073,21 @@ fn shipped_policy_scenarios_run_as_documented() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
+    // Policy-only files (a `[policy]` table for `--policy`, the demo's) are
+    // checked where the demo runs them (cli/tests/reproduce.rs).
+    let (policy_only, scenarios): (Vec<_>, Vec<_>) = files.into_iter().partition(|p| {
+        shakedown_sim::scenario::is_policy_file(&std::fs::read_to_string(p).unwrap())
+    });
+    let stems = |v: &[std::path::PathBuf]| -> Vec<String> {
+        v.iter()
+            .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+            .collect()
+    };
+    assert_eq!(
+        stems(&policy_only),
+        ["demo-all-at-once", "demo-linear", "demo-rolling", "demo-waves"]
+    );
+    let files = scenarios;
     let expect = [
         ("blue-green", "rolled_back"),
         ("canary-24h-analysis", "rolled_back"),
