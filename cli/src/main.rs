@@ -10,6 +10,7 @@ mod judge;
 mod live;
 mod manifest;
 mod shrink;
+mod sweep_edit;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

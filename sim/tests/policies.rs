@@ -1085,7 +1085,12 @@ fn shipped_policy_scenarios_run_as_documented() {
     };
     assert_eq!(
         stems(&policy_only),
-        ["demo-all-at-once", "demo-linear", "demo-rolling", "demo-waves"]
+        [
+            "demo-all-at-once",
+            "demo-linear",
+            "demo-rolling",
+            "demo-waves"
+        ]
     );
     let files = scenarios;
     let expect = [

@@ -38,7 +38,6 @@ use super::export::{export_scenario, Format};
 use crate::input::{self, BadInput};
 use shakedown_sim::analysis::spec::{AnalysisSpec, CohortName, MetricSpec, Provider};
 use shakedown_sim::analysis::{CmpOp, Condition};
-use shakedown_sim::experiment::grid::Segment;
 use shakedown_sim::policy::spec::{
     BackgroundAnalysis, CanarySpec, CanaryStep, IntOrPercent, LinearSpec, OnBreach, PauseSpec,
     PolicySpec,
@@ -48,7 +47,7 @@ use shakedown_sim::Scenario;
 use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use toml_edit::{DocumentMut, Item, TableLike};
+use toml_edit::{DocumentMut, Item};
 
 /// One boundary of a ramp: from `at`, `pct` % of each role on the new version.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -252,78 +251,6 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
-/// The value sweep writes for `text` (cli/src/experiment.rs `toml_value`:
-/// TOML when it is TOML, a string otherwise; a decimal where the scenario has
-/// a string stays a string).
-fn toml_value(text: &str, existing: Option<&toml_edit::Value>) -> toml_edit::Value {
-    let t = text.trim();
-    match (t.parse::<toml_edit::Value>().ok(), existing) {
-        (Some(toml_edit::Value::Float(_)), Some(toml_edit::Value::String(_))) | (None, _) => {
-            toml_edit::Value::from(t)
-        }
-        (Some(v), _) => v,
-    }
-}
-
-/// Puts `text` at `segs` under `t`, as sweep did for the point.
-fn set(t: &mut dyn TableLike, segs: &[Segment], text: &str) -> Result<(), String> {
-    let Some((Segment::Key(k), rest)) = segs.split_first() else {
-        return Err("a path into a table starts with a key".into());
-    };
-    if rest.is_empty() {
-        match t.get_mut(k) {
-            Some(Item::Value(v)) => {
-                let decor = v.decor().clone();
-                *v = toml_value(text, Some(v));
-                *v.decor_mut() = decor;
-            }
-            Some(_) => return Err(format!("`{k}` is a table, not a value")),
-            None => {
-                t.insert(k, Item::Value(toml_value(text, None)));
-            }
-        }
-        return Ok(());
-    }
-    let child = t.get_mut(k).ok_or_else(|| format!("no `{k}`"))?;
-    match (&rest[0], child) {
-        (Segment::Key(_), c) => set(
-            c.as_table_like_mut()
-                .ok_or_else(|| format!("`{k}` is not a table"))?,
-            rest,
-            text,
-        ),
-        (Segment::Index(i), Item::ArrayOfTables(a)) => set(
-            a.get_mut(*i).ok_or_else(|| format!("`{k}` has no [{i}]"))?,
-            &rest[1..],
-            text,
-        ),
-        (Segment::Index(i), Item::Value(toml_edit::Value::Array(a))) => {
-            set_in_array(a, *i, &rest[1..], text)
-        }
-        _ => Err(format!("`{k}` is not an array")),
-    }
-}
-
-fn set_in_array(
-    a: &mut toml_edit::Array,
-    i: usize,
-    rest: &[Segment],
-    text: &str,
-) -> Result<(), String> {
-    let e = a.get_mut(i).ok_or_else(|| format!("no [{i}]"))?;
-    match (rest.first(), e) {
-        (None, v) => {
-            *v = toml_value(text, Some(v));
-            Ok(())
-        }
-        (Some(Segment::Key(_)), toml_edit::Value::InlineTable(t)) => set(t, rest, text),
-        (Some(Segment::Index(j)), toml_edit::Value::Array(b)) => {
-            set_in_array(b, *j, &rest[1..], text)
-        }
-        _ => Err(format!("[{i}] has no such entry")),
-    }
-}
-
 /// A Pareto-optimal group read from a sweep's `summary.json`.
 struct Optimal {
     label: String,
@@ -461,10 +388,10 @@ pub fn export_sweep(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
                 d["policy"] = Item::Table(pt.as_table().clone());
             }
             None => {
-                for (p, v) in m.params.iter().zip(&g.values) {
-                    set(d.as_table_mut(), &p.segments(), v)
-                        .map_err(|e| bad(format!("--param {}: {e}", p.path)))?;
-                }
+                let values: Vec<&str> = g.values.iter().map(String::as_str).collect();
+                let text = crate::sweep_edit::apply(&d, &m.params, &values)
+                    .map_err(|(i, e)| bad(format!("--param {}: {e}", m.params[i].path)))?;
+                d = text.parse::<DocumentMut>().map_err(bad)?;
             }
         }
         let mut sc: Scenario = input::parse_scenario(&d.to_string(), scenario_path)?;
