@@ -77,6 +77,13 @@ fn every_shipped_scenario_parses_runs_and_round_trips() {
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         let name = f.display().to_string();
+        // A policy-only file (`--policy`, the demo's policies) is checked on
+        // its own; the demo runs it over its scenario (cli/tests/reproduce.rs).
+        if shakedown_sim::scenario::is_policy_file(&text) {
+            shakedown_sim::scenario::check_policy_file(&text, &name)
+                .unwrap_or_else(|e| panic!("{e}"));
+            continue;
+        }
         // Files a scenario references (a replay CSV) are read beside it.
         let dir = f.parent().unwrap().to_path_buf();
         let load = move |rel: &str| {
