@@ -331,11 +331,18 @@ pub fn judge(
     let method_key = (method == Method::Shape).then_some("shape");
     // A person at a terminal gets the table; a pipe or a file (scripts,
     // CI) the JSON, as before; `--json` asks for it anywhere.
-    use std::io::IsTerminal;
-    if json || !std::io::stdout().is_terminal() {
-        println!("{}", render_with(method_key, baseline, canary, &report));
+    use std::io::{IsTerminal, Write};
+    let text = if json || !std::io::stdout().is_terminal() {
+        format!("{}\n", render_with(method_key, baseline, canary, &report))
     } else {
-        print!("{}", render_table(method, &report));
+        render_table(method, &report)
+    };
+    // A reader that stops early (`| head`) closes the pipe: that is not
+    // an error of the judge's, and the verdict's exit code still stands.
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
     Ok(if report.verdict == Verdict::Pass {
         ExitCode::SUCCESS

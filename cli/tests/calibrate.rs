@@ -263,3 +263,36 @@ fn flagger_checks_linear_slos_and_waves_alarms_are_calibrated_as_gates() {
         assert!(sr.contains(",3,3,1,"), "{policy}: {sr}");
     }
 }
+
+#[test]
+fn judge_with_a_closed_stdout_keeps_its_verdict_and_does_not_panic() {
+    // `shakedown judge … | head -c0`: the reader is gone before the judge
+    // writes. The pipe's read end is closed before the process starts, so
+    // the write always meets a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args([
+            "judge",
+            "--baseline",
+            "docs/examples/judge/6278-baseline.csv",
+            "--canary",
+            "docs/examples/judge/6278-canary.csv",
+            "--config",
+            "docs/examples/judge/few-samples.toml",
+            "--method",
+            "shape",
+        ])
+        .current_dir(repo())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("the binary runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the shape judge's fail stands: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
