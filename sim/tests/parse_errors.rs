@@ -177,3 +177,46 @@ fn control_characters_from_the_input_are_escaped_when_shown() {
     assert_eq!(escape_controls("line\n\ttab"), "line\n\ttab");
     assert_eq!(escape_controls("\u{7f}\u{85}\r"), "\\u{7f}\\u{85}\\u{d}");
 }
+
+// A wrong-typed value inside [policy] was located at the `[policy]` header:
+// serde reads the tagged table whole. It is now at its own key's line.
+#[test]
+fn a_wrong_typed_policy_value_is_at_its_own_line() {
+    let cases = [
+        (
+            "scenarios/rolling-basic.toml",
+            "max_unavailable = \"10%\"",
+            "max_unavailable = true",
+            "policy.max_unavailable",
+        ),
+        (
+            "scenarios/rolling-basic.toml",
+            "min_ready = \"30s\"",
+            "min_ready = [1]",
+            "policy.min_ready",
+        ),
+        (
+            "scenarios/canary-wrong-timezone.toml",
+            "{ set_weight = 5 },",
+            "{ set_weight = \"five\" },",
+            "policy.steps",
+        ),
+    ];
+    for (file, from, to, field) in cases {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        assert!(text.contains(from), "{file} no longer has {from}");
+        let bad = text.replacen(from, to, 1);
+        let e = parse(&bad);
+        // The key's own line (for an array, where the array starts).
+        let key = field.strip_prefix("policy.").unwrap();
+        let policy = bad.lines().position(|l| l == "[policy]").unwrap();
+        let line = policy
+            + bad
+                .lines()
+                .skip(policy)
+                .position(|l| l.starts_with(key))
+                .unwrap()
+            + 1;
+        assert_eq!((e.field.as_str(), e.line), (field, line), "{to}: {e}");
+    }
+}

@@ -250,6 +250,14 @@ fn toml_error(c: &Checker<'_>, text: &str, e: toml::de::Error) -> ScenarioError 
             return better;
         }
     }
+    if e.field == "policy" && unknown.is_none() && missing.is_none() {
+        if let Some(key) = policy_culprit(text) {
+            let path = format!("policy.{key}");
+            if let Some((line, column)) = c.index.locate_key(&path) {
+                (e.line, e.column, e.field) = (line, column, path);
+            }
+        }
+    }
     if unknown.is_some() && !private {
         // serde reports an unknown key at the table that holds it (a
         // policy's, read whole): point at the key's own line instead.
@@ -315,6 +323,26 @@ fn fault_element_error(c: &Checker<'_>, text: &str) -> Option<ScenarioError> {
         });
     }
     None
+}
+
+/// The one key of `[policy]` that makes it fail to deserialise: serde
+/// reads a tagged table whole, so a wrong-typed value (`max_surge = true`)
+/// is reported at the `[policy]` header. The culprit is the key whose
+/// removal lets the table deserialise (or leaves only that key missing);
+/// `None` unless exactly one key does.
+fn policy_culprit(text: &str) -> Option<String> {
+    let doc: toml::Table = toml::from_str(text).ok()?;
+    let table = doc.get("policy")?.as_table()?;
+    let mut hits = table.keys().filter(|k| *k != "kind").filter(|k| {
+        let mut without = table.clone();
+        without.remove(*k);
+        match toml::Value::Table(without).try_into::<crate::policy::spec::RawPolicy>() {
+            Ok(_) => true,
+            Err(e) => e.message().starts_with(&format!("missing field `{k}`")),
+        }
+    });
+    let key = hits.next()?;
+    hits.next().is_none().then(|| key.clone())
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
