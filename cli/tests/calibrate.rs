@@ -2,44 +2,11 @@
 //! and 2 threads, every file written, bad input located with exit code 2,
 //! and the shape judge failing spinnaker#6278's canary that Kayenta passes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{repo, scratch, shakedown_env, text};
+use std::process::Command;
 
 const JUDGES: &str = "sim/tests/data/calibrate/judges.toml";
-
-fn shakedown_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shakedown"));
-    c.args(args)
-        .current_dir(repo())
-        .env_remove("RAYON_NUM_THREADS");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("the binary runs")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("calibrate")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 const FILES: [&str; 5] = [
     "power.csv",

@@ -1,28 +1,9 @@
 //! The `shakedown` binary end to end: what a user runs, what lands on disk.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{repo, scratch, shakedown};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn shakedown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the binary runs")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn text(o: &Output) -> (String, String) {
     (

@@ -13,6 +13,8 @@
 //! after another in document order, so `gate out/cmp` reads what the
 //! `compare` above it wrote.
 
+mod common;
+use common::repo;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -273,13 +275,6 @@ const RULES: &[(&str, How)] = &[
     ("shakedown gc --force", How::Docker(0, &[])),
     ("shakedown gc --all --force", How::Docker(0, &[])),
 ];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// One documented command: where it is, the shell variables assigned
 /// before it in its block, and its text.

@@ -2,30 +2,9 @@
 //! located, text quoted from the input cannot drive the terminal, and
 //! `--out` errors name the path; all exit 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn shakedown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the binary runs")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{repo, scratch_dir, shakedown};
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into()
@@ -47,7 +26,7 @@ fn assert_inert(s: &str) {
 // valid UTF-8", without saying where.
 #[test]
 fn invalid_utf8_is_located_by_line_and_byte() {
-    let dir = scratch("errors-utf8");
+    let dir = scratch_dir("errors-utf8");
     let mut bytes = rolling_basic().into_bytes();
     let at = bytes.windows(5).position(|w| w == b"\"api\"").unwrap() + 2;
     bytes[at] = 0xff; // `name = "a\xffi"` on line 21, byte 10
@@ -96,7 +75,7 @@ fn invalid_utf8_is_located_by_line_and_byte() {
 // messages and in what `validate` and `run` print about a valid scenario.
 #[test]
 fn escape_codes_from_the_input_are_shown_escaped() {
-    let dir = scratch("errors-escapes");
+    let dir = scratch_dir("errors-escapes");
     let bad = dir.join("bad.toml");
     let text = rolling_basic().replacen("kind = \"rolling\"", "kind = \"\\u001b[2J\"", 1);
     std::fs::write(&bad, text).unwrap();
@@ -151,7 +130,7 @@ fn escape_codes_from_the_input_are_shown_escaped() {
 // that writes an output set.
 #[test]
 fn out_errors_name_the_path_for_every_writer() {
-    let dir = scratch("errors-out");
+    let dir = scratch_dir("errors-out");
     let file = dir.join("a-file");
     std::fs::write(&file, "not a directory").unwrap();
     let f = file.to_str().unwrap();
@@ -218,7 +197,7 @@ fn out_errors_name_the_path_for_every_writer() {
 // gave an empty message, one line past the end.
 #[test]
 fn truncated_policy_and_threshold_files_are_located_with_a_message() {
-    let dir = scratch("errors-truncated");
+    let dir = scratch_dir("errors-truncated");
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, "[policy]\nkind =").unwrap();
     let o = shakedown(&[

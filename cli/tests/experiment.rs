@@ -3,49 +3,13 @@
 //! located errors with exit code 2, and a gate that passes, fails and catches
 //! regressions against a baseline.
 
+mod common;
+use common::{scratch, shakedown, shakedown_env, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const SCENARIO: &str = "scenarios/rolling-basic.toml";
 const SEEDS: &str = "1..9";
-
-fn shakedown_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shakedown"));
-    c.args(args)
-        .current_dir(repo())
-        .env_remove("RAYON_NUM_THREADS");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("the binary runs")
-}
-
-fn shakedown(args: &[&str]) -> Output {
-    shakedown_env(args, &[])
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("experiment")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn ok(o: Output) -> Output {
     assert!(o.status.success(), "{}", text(&o));

@@ -7,18 +7,13 @@
 //! changed and why: `GOLDEN_UPDATE=1 cargo test -p shakedown --test golden`
 //! rewrites it.
 
+mod common;
+use common::repo;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const FILES: [&str; 3] = ["summary.json", "timeseries.csv", "events.csv"];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// FNV-1a, 64 bits: stable across platforms and Rust versions.
 fn fnv1a(bytes: &[u8]) -> u64 {

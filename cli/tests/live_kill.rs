@@ -9,6 +9,8 @@
 //! The tests run one at a time (a lock): start-up reaping and `gc` act on
 //! every run of the engine, and the machine has two cores.
 
+mod common;
+use common::{repo, scratch_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -46,20 +48,6 @@ fn engine_or_skip(test: &str) -> bool {
             false
         }
     }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn fresh_run(tag: &str) -> RunId {
@@ -269,7 +257,7 @@ fn kill_9_at_random_points_of_five_runs_leaves_nothing_within_10_s() {
     for i in 0..5 {
         // Anywhere from the first instant to the end of the rollout (~9 s).
         let at = Duration::from_secs_f64(draws.next_f64() * 9.0);
-        let dir = scratch(&format!("live-kill-{i}"));
+        let dir = scratch_dir(&format!("live-kill-{i}"));
         let run = fresh_run(&format!("k{i}"));
         let mut live = Live::start(&rolling_good(), &run, &dir);
         std::thread::sleep(at);
@@ -306,7 +294,7 @@ fn kill_9_at_random_points_of_five_runs_leaves_nothing_within_10_s() {
 /// Starts rolling-good, waits until the load runs, sends `sig`; returns the
 /// exit status and the output directory.
 fn signal_mid_run(sig: &str, tag: &str) -> (ExitStatus, PathBuf, RunId, String) {
-    let dir = scratch(&format!("live-signal-{tag}"));
+    let dir = scratch_dir(&format!("live-signal-{tag}"));
     let run = fresh_run(tag);
     let mut live = Live::start(&rolling_good(), &run, &dir);
     live.wait_output("containers up, load running", Duration::from_secs(120));
@@ -402,7 +390,7 @@ fn ctrl_c_during_container_start_exits_130_and_leaves_nothing() {
     }
     // v1 answers its health check only after 120 s: the bring-up is still
     // going when the signal arrives, whatever the machine's speed.
-    let dir = scratch("live-sigint-start");
+    let dir = scratch_dir("live-sigint-start");
     let text = std::fs::read_to_string(rolling_good()).unwrap();
     let slow = text.replacen(
         "[live.versions.v1]\nbehaviour = \"good\"",
@@ -429,7 +417,7 @@ fn ctrl_c_during_container_start_exits_130_and_leaves_nothing() {
 
 /// A run killed together with its watchdog: what the watchdog cannot clean.
 fn orphan(tag: &str) -> RunId {
-    let dir = scratch(&format!("live-orphan-{tag}"));
+    let dir = scratch_dir(&format!("live-orphan-{tag}"));
     let run = fresh_run(tag);
     let mut live = Live::start(&rolling_good(), &run, &dir);
     live.wait_containers(3, Duration::from_secs(120));
@@ -503,7 +491,7 @@ fn a_new_run_removes_earlier_runs_whose_process_is_gone() {
         return;
     }
     let old = orphan("old");
-    let dir = scratch("live-reaps-at-start");
+    let dir = scratch_dir("live-reaps-at-start");
     let run = fresh_run("new");
     let mut live = Live::start(&rolling_good(), &run, &dir);
     // The orphan goes before the new run starts its own containers.

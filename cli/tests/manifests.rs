@@ -4,30 +4,9 @@
 //! asserted step by step; unsupported fields and unmapped metrics are
 //! located errors; export then import gives the same validated policy.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn shakedown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the binary runs")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{scratch_dir, shakedown};
+use std::process::Output;
 
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into()
@@ -80,7 +59,7 @@ fn every_upstream_example_imports_and_runs() {
         ("flagger/istio-canary.yaml", None, "completed"),
         ("flagger/linkerd-canary-steps.yaml", None, "completed"),
     ];
-    let dir = scratch("manifests-run");
+    let dir = scratch_dir("manifests-run");
     for (file, map, outcome) in cases {
         let path = format!("fixtures/manifests/{file}");
         let mut args = vec!["import", path.as_str()];
@@ -239,7 +218,7 @@ fn the_upstream_blue_green_translates_to_a_manual_promotion() {
 
 #[test]
 fn a_blue_green_translates_field_by_field() {
-    let dir = scratch("manifests-bg");
+    let dir = scratch_dir("manifests-bg");
     let f = dir.join("bg.yaml");
     std::fs::write(
         &f,
@@ -367,7 +346,7 @@ fn a_flagger_canary_translates_with_its_builtin_metrics() {
 
 /// Writes `yaml` as a manifest and returns `import`'s output.
 fn import_text(name: &str, yaml: &str) -> (Output, String) {
-    let dir = scratch(&format!("manifests-{name}"));
+    let dir = scratch_dir(&format!("manifests-{name}"));
     let f = dir.join(format!("{name}.yaml"));
     std::fs::write(&f, yaml).unwrap();
     (
@@ -441,7 +420,7 @@ fn an_unmapped_query_names_the_metric_and_the_fix() {
 #[test]
 fn validation_errors_point_at_the_manifest_line() {
     // Argo's rule (and shakedown's): count must be ≥ failureLimit.
-    let dir = scratch("manifests-count");
+    let dir = scratch_dir("manifests-count");
     let f = dir.join("r.yaml");
     std::fs::write(
         &f,
@@ -468,7 +447,7 @@ fn validation_errors_point_at_the_manifest_line() {
 
 #[test]
 fn lint_flags_weights_and_samples_the_fleet_cannot_give() {
-    let dir = scratch("manifests-lint");
+    let dir = scratch_dir("manifests-lint");
     let f = dir.join("r.yaml");
     // 5 % of 10 hosts without a router is one host: 10 % of the traffic; the
     // metric needs 10 000 requests per minute at 5 % of 200 rps (600 at most).
@@ -518,7 +497,7 @@ fn lint_flags_weights_and_samples_the_fleet_cannot_give() {
 fn lint_says_when_min_requests_can_never_be_reached() {
     // A TOML policy is linted too: 10 % of 200 rps over a 1 min window is
     // 1,200 requests at most, short of min_requests = 5000.
-    let dir = scratch("manifests-lint-min");
+    let dir = scratch_dir("manifests-lint-min");
     let f = dir.join("p.toml");
     std::fs::write(
         &f,
@@ -546,7 +525,7 @@ fn lint_says_when_min_requests_can_never_be_reached() {
 
 #[test]
 fn lint_says_a_pre_promotion_analysis_sees_no_traffic() {
-    let dir = scratch("manifests-lint-bg");
+    let dir = scratch_dir("manifests-lint-bg");
     let f = dir.join("bg.yaml");
     std::fs::write(
         &f,
@@ -562,7 +541,7 @@ fn lint_says_a_pre_promotion_analysis_sees_no_traffic() {
 /// `export` then `--policy` gives the same resolved scenario as the policy
 /// itself: export ∘ import is the identity on what both express.
 fn round_trip(scenario: &str, policy: Option<&str>, format: &str, name: &str) {
-    let dir = scratch(&format!("manifests-rt-{name}"));
+    let dir = scratch_dir(&format!("manifests-rt-{name}"));
     let src = policy.unwrap_or(scenario);
     let o = shakedown(&["export", src, "--format", format]);
     assert!(o.status.success(), "export {src}: {}", err(&o));
@@ -602,7 +581,7 @@ fn export_then_import_is_the_identity() {
     );
     // A canary with every step kind, a background analysis, a router, and
     // metrics of every shape on an endpoint.
-    let dir = scratch("manifests-rt-policy");
+    let dir = scratch_dir("manifests-rt-policy");
     let p = dir.join("canary.toml");
     std::fs::write(
         &p,
@@ -681,7 +660,7 @@ fn export_refuses_what_argo_cannot_express() {
 
 #[test]
 fn sweep_edits_the_translated_policy() {
-    let dir = scratch("manifests-sweep");
+    let dir = scratch_dir("manifests-sweep");
     let d = dir.join("out").display().to_string();
     let o = shakedown(&[
         "sweep",
@@ -726,7 +705,7 @@ fn dry_run_rules_match_as_argo_matches_them() {
     // regexp.MatchString, so the literal `lat` selects `latency`; a rule that
     // matches no metric is an error.
     let tpl = "---\napiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  metrics:\n  - name: sr\n    interval: 1m\n    count: 2\n    successCondition: result >= 0.9\n    provider:\n      prometheus:\n        query: sum(rate(x{code!~\"5..\"}[1m])) / sum(rate(x[1m]))\n  - name: latency\n    interval: 1m\n    count: 2\n    successCondition: result < 300\n    provider:\n      prometheus:\n        query: histogram_quantile(0.99, sum(rate(d_seconds_bucket[1m])) by (le))\n";
-    let dir = scratch("manifests-dry");
+    let dir = scratch_dir("manifests-dry");
     let f = dir.join("r.yaml");
     let with = |rule: &str| {
         format!("{HEAD}      steps:\n      - analysis:\n          templates: [{{templateName: t}}]\n          dryRun: [{{metricName: {rule}}}]\n{tpl}")
@@ -820,7 +799,7 @@ fn a_linear_ramp_exports_as_the_argo_steps_the_simulator_takes() {
     // export's setWeight times and weights, imported back, are the shares
     // the simulator's ramp moved hosts to and when; the bake is the last
     // pause; the SLO is the background analysis.
-    let dir = scratch("manifests-velocity");
+    let dir = scratch_dir("manifests-velocity");
     for (file, expect, bake) in [
         (
             "Linear20PercentEvery6Minutes",
@@ -879,7 +858,7 @@ fn a_linear_ramp_exports_as_the_argo_steps_the_simulator_takes() {
 fn a_sweeps_pareto_optimal_ramps_export_as_rollouts() {
     // argo-rollouts#3169 ("velocity"): sweep a ramp's duration and growth
     // factor, export the Pareto-optimal completed points as Argo steps.
-    let dir = scratch("manifests-velocity-sweep");
+    let dir = scratch_dir("manifests-velocity-sweep");
     let d = dir.join("sweep").display().to_string();
     let o = shakedown(&[
         "sweep",

@@ -5,31 +5,10 @@
 //! the same `summary.json` bytes. The drill-down runs are the files `shakedown
 //! run` writes, and the reports link to them.
 
+mod common;
+use common::{repo, scratch, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("reproduce")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn shakedown(args: &[String]) -> Output {
     let o = Command::new(env!("CARGO_BIN_EXE_shakedown"))

@@ -3,6 +3,8 @@
 //! K/3` processes started together and merged give the bytes of one
 //! unsharded process.
 
+mod common;
+use common::{repo, scratch, text};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -16,21 +18,6 @@ const FILES: [&str; 5] = [
     "report.html",
 ];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("shards")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 fn command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_shakedown"));
     // One thread each: the shards, not rayon, are what run in parallel.
@@ -38,14 +25,6 @@ fn command(args: &[&str]) -> Command {
         .current_dir(repo())
         .env("RAYON_NUM_THREADS", "1");
     c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn ok(o: Output) -> Output {

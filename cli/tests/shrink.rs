@@ -5,44 +5,15 @@
 //! is exit 2 with a located message; --max-runs bounds the search; a
 //! capsule that no longer reproduces exits 1.
 
+mod common;
+use common::{repo, scratch, shakedown, text};
 use shakedown_sim::faults::FaultRule;
 use shakedown_sim::Scenario;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 const PLANTED: &str = "fixtures/shrink/planted-2000.toml";
 const UNTIL: &str = "failed_requests_due_to_change_after_rollout > 0";
-
-fn shakedown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the binary runs")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("shrink")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exited")

@@ -3,38 +3,9 @@
 //! and go ahead; `--deny-warnings` makes any warning exit 2 with nothing
 //! run. `validate` checks policy files on their own (item 6).
 
+mod common;
+use common::{repo, scratch_dir, shakedown, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn shakedown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the binary runs")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// rolling-basic with a fault whose selector has a typo, at a known line.
 fn typo_scenario(dir: &Path) -> (PathBuf, usize) {
@@ -53,7 +24,7 @@ fn typo_scenario(dir: &Path) -> (PathBuf, usize) {
 
 #[test]
 fn validate_and_run_print_the_warning_with_its_line_and_go_ahead() {
-    let dir = scratch("warn-run");
+    let dir = scratch_dir("warn-run");
     let (sc, line) = typo_scenario(&dir);
     let sc_s = sc.to_str().unwrap();
     let want = format!("warning: {sc_s}:{line}:");
@@ -73,7 +44,7 @@ fn validate_and_run_print_the_warning_with_its_line_and_go_ahead() {
 
 #[test]
 fn deny_warnings_exits_2_and_runs_nothing() {
-    let dir = scratch("warn-deny");
+    let dir = scratch_dir("warn-deny");
     let (sc, _) = typo_scenario(&dir);
     let sc_s = sc.to_str().unwrap();
     let o = shakedown(&["validate", "--deny-warnings", sc_s]);
@@ -125,7 +96,7 @@ fn deny_warnings_exits_2_and_runs_nothing() {
 
 #[test]
 fn compare_locates_a_policys_warning_in_its_policy_file() {
-    let dir = scratch("warn-compare");
+    let dir = scratch_dir("warn-compare");
     let policy = dir.join("slow-linear.toml");
     std::fs::write(
         &policy,
@@ -156,7 +127,7 @@ fn compare_locates_a_policys_warning_in_its_policy_file() {
 
 #[test]
 fn validate_checks_policy_files_on_their_own() {
-    let dir = scratch("warn-policy-file");
+    let dir = scratch_dir("warn-policy-file");
     let good = dir.join("canary.toml");
     std::fs::write(
         &good,
@@ -199,7 +170,7 @@ fn a_policy_file_whose_roles_do_not_fit_the_scenario_is_an_error_in_that_file() 
         "--seeds",
         "1",
         "--out",
-        scratch("warn-fit").join("out").to_str().unwrap(),
+        scratch_dir("warn-fit").join("out").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
