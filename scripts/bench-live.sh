@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Live-mode benchmarks of issue 6 (Performance), recorded in docs/BENCHMARKS.md:
 #
-#   1. load generator vs wrk: closed loop, one thread each, same connections,
-#      against the release fixture server (shakedown-testsvc, `good`) on
-#      127.0.0.1; req/s, alternating runs;
+#   1. load generator vs wrk and hey: closed loop, one thread (hey: one
+#      CPU, GOMAXPROCS=1) each, same connections, against the release
+#      fixture server (shakedown-testsvc, `good`) on 127.0.0.1; req/s,
+#      alternating runs;
 #   2. router overhead: open model at a fixed rate, direct vs through the
 #      router, latency quantiles from the intended send time;
 #   3. wall time of live test 1 (`rolling_good_loses_no_request`) with the
@@ -11,7 +12,7 @@
 #
 # Usage: scripts/bench-live.sh [--runs N] [--connections "64 16"]
 #          [--closed-duration 10] [--open-duration 20] [--rps 5000]
-#          [--quiet-below PCT] [--pin] [--no-wrk] [--no-router] [--no-test1]
+#          [--quiet-below PCT] [--pin] [--no-wrk] [--no-hey] [--no-router] [--no-test1]
 #          [--uncached]
 #
 #   --quiet-below PCT  before every measured run, wait (at most 10 min) until
@@ -27,7 +28,7 @@
 #                (b) times it with a fresh static target dir too (a copy of
 #                the working tree in a temp dir, SHAKEDOWN_WORKSPACE_ROOT).
 #
-# Installs wrk from Debian if it is missing. Everything runs on loopback;
+# Installs wrk and hey from Debian if they are missing. Everything runs on loopback;
 # every load is bounded in time (and the generator also in count). The
 # server and any temp dir are removed on exit, whatever happens.
 set -euo pipefail
@@ -39,6 +40,7 @@ OPEN_S=20
 RPS=5000
 PIN=0
 DO_WRK=1
+DO_HEY=1
 DO_ROUTER=1
 DO_TEST1=1
 UNCACHED=0
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
     --quiet-below) QUIET="$2"; shift 2 ;;
     --pin) PIN=1; shift ;;
     --no-wrk) DO_WRK=0; shift ;;
+    --no-hey) DO_HEY=0; shift ;;
     --no-router) DO_ROUTER=0; shift ;;
     --no-test1) DO_TEST1=0; shift ;;
     --uncached) UNCACHED=1; shift ;;
@@ -123,6 +126,13 @@ if [ "$DO_WRK" = 1 ] && ! command -v wrk >/dev/null; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
 fi
 if [ "$DO_WRK" = 1 ]; then log "wrk: $(wrk --version 2>&1 | head -1 | cut -c1-40)"; fi
+if [ "$DO_WRK" = 1 ] && [ "$DO_HEY" = 1 ] && ! command -v hey >/dev/null; then
+    log "hey missing: installing the Debian package"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y hey
+fi
 
 # --- build -----------------------------------------------------------------
 log "building the fixture server (release) and the bench (bench profile)"
@@ -181,6 +191,7 @@ if [ "$DO_WRK" = 1 ]; then
     for C in $CONNS; do
         : >"$WORK/wrk.$C"
         : >"$WORK/gen.$C"
+        : >"$WORK/hey.$C"
         for i in $(seq "$RUNS"); do
             wait_quiet
             log "closed loop, $C connections, run $i/$RUNS: wrk -t1 -c$C -d${CLOSED_S}s | busy before: ${BUSY}%"
@@ -208,6 +219,21 @@ if [ "$DO_WRK" = 1 ]; then
             oth="$(others_pct "$cpu" "$scpu")"
             echo "$rps $cpu $scpu $(field non_ok "$line") $oth" >>"$WORK/gen.$C"
             log "  generator: $rps req/s, client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}%, non-ok $(field non_ok "$line")"
+
+            if [ "$DO_HEY" = 1 ]; then
+                wait_quiet
+                log "closed loop, $C connections, run $i/$RUNS: hey -z ${CLOSED_S}s -c $C -cpus 1 | busy before: ${BUSY}%"
+                server_cpu_begin
+                machine_begin
+                out="$( { GOMAXPROCS=1 /usr/bin/time -f 'CPU %U %S' "${CLIENT_PIN[@]}" hey -z "${CLOSED_S}s" \
+                    -c "$C" -cpus 1 "$URL"; } 2>&1)"
+                rps="$(sed -n 's/^[[:space:]]*Requests\/sec:[[:space:]]*//p' <<<"$out")"
+                cpu="$(awk '/^CPU/ {printf "%.2f", $2+$3}' <<<"$out")"
+                scpu="$(server_cpu_end)"
+                oth="$(others_pct "$cpu" "$scpu")"
+                echo "$rps $cpu $scpu $oth" >>"$WORK/hey.$C"
+                log "  hey: $rps req/s, client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}%"
+            fi
         done
         wm="$(cut -d' ' -f1 "$WORK/wrk.$C" | median)"
         gm="$(cut -d' ' -f1 "$WORK/gen.$C" | median)"
@@ -221,6 +247,13 @@ if [ "$DO_WRK" = 1 ]; then
         row "generator closed loop, 1 thread, $C conns, ${CLOSED_S} s" "$(runs 1 "$WORK/gen.$C")" "**$gm** req/s" "client CPU ${gc} s (${gus} µs/req)"
         eff="$(awk -v w="$wus" -v g="$gus" 'BEGIN {printf "%.2f", w/g}')"
         row "ratio generator / wrk ($C conns)" "" "**$ratio**" "target ≥ 1.0; CPU per request wrk / generator: $eff"
+        if [ "$DO_HEY" = 1 ]; then
+            hm="$(cut -d' ' -f1 "$WORK/hey.$C" | median)"
+            hc="$(cut -d' ' -f2 "$WORK/hey.$C" | median)"
+            hus="$(awk -v c="$hc" -v r="$hm" -v d="$CLOSED_S" 'BEGIN {printf "%.1f", c*1e6/(r*d)}')"
+            row "hey -c $C -cpus 1 (GOMAXPROCS=1), ${CLOSED_S} s" "$(runs 1 "$WORK/hey.$C")" "**$hm** req/s" "client CPU ${hc} s (${hus} µs/req)"
+            row "ratio generator / hey ($C conns)" "" "**$(awk -v g="$gm" -v h="$hm" 'BEGIN {printf "%.2f", g/h}')**" ""
+        fi
     done
 fi
 

@@ -205,6 +205,13 @@ const RULES: &[(&str, How)] = &[
         },
     ),
     (
+        "scripts/bench-live.sh --pin --connections \"16 64\" --runs 3 --no-router --no-test1",
+        How::Manual {
+            why: BENCH_WHY,
+            check: "bash -n scripts/bench-live.sh",
+        },
+    ),
+    (
         "just bench-live [ARGS]",
         How::Manual {
             why: BENCH_WHY,
