@@ -133,3 +133,30 @@ fn a_replay_whose_counts_cannot_be_represented_is_rejected() {
     // Just under the limit is accepted: 2.5e12 rps for an hour is 9.0e15 requests.
     Scenario::parse_with(&text("scale = 2.5e9"), "r.toml", &load("1000")).unwrap();
 }
+
+// issue 14 item 2: the benchmark-sized fleet is what its name says, with the
+// fault catalogue on (its parse and round trip are checked above; it is too
+// big to run in a debug test).
+#[test]
+fn the_million_host_fleet_has_a_million_hosts_and_the_fault_catalogue() {
+    let f = repo().join("scenarios/bench/fleet-1m.toml");
+    let sc = Scenario::parse(&std::fs::read_to_string(&f).unwrap(), "fleet-1m.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.host_count(), 1_000_000);
+    let toml = sc.to_toml();
+    for kind in [
+        "orphaned-containers",
+        "leaked-ports",
+        "kernel-panic",
+        "regression",
+    ] {
+        assert!(
+            toml.contains(&format!("kind = \"{kind}\"")),
+            "fleet-1m lacks a `{kind}` fault"
+        );
+    }
+    assert_eq!(
+        sc.duration,
+        shakedown_sim::time::SimDuration::from_hours(14 * 24)
+    );
+}
