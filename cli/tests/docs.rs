@@ -212,6 +212,13 @@ const RULES: &[(&str, How)] = &[
         },
     ),
     (
+        "RAYON_NUM_THREADS=1 /usr/bin/time -v shakedown compare scenarios/bench/fleet-1m.toml --seeds 1..1 --out out/fleet-1m",
+        How::Manual {
+            why: BENCH_WHY,
+            check: "test -f scenarios/bench/fleet-1m.toml",
+        },
+    ),
+    (
         "just bench-live [ARGS]",
         How::Manual {
             why: BENCH_WHY,
