@@ -6,6 +6,17 @@ mod common;
 use common::{repo, scratch, shakedown_env, text};
 use std::process::Command;
 
+/// `judge` on spinnaker#6278's baseline and canary (docs/examples/judge).
+const JUDGE_6278: [&str; 7] = [
+    "judge",
+    "--baseline",
+    "docs/examples/judge/6278-baseline.csv",
+    "--canary",
+    "docs/examples/judge/6278-canary.csv",
+    "--config",
+    "docs/examples/judge/few-samples.toml",
+];
+
 const JUDGES: &str = "sim/tests/data/calibrate/judges.toml";
 
 const FILES: [&str; 5] = [
@@ -139,15 +150,7 @@ fn a_located_error_in_a_shape_judge_names_its_line() {
 #[test]
 fn judge_method_shape_fails_the_canary_kayenta_passes() {
     let args = |method: Option<&'static str>| {
-        let mut a = vec![
-            "judge",
-            "--baseline",
-            "docs/examples/judge/6278-baseline.csv",
-            "--canary",
-            "docs/examples/judge/6278-canary.csv",
-            "--config",
-            "docs/examples/judge/few-samples.toml",
-        ];
+        let mut a = JUDGE_6278.to_vec();
         if let Some(m) = method {
             a.extend(["--method", m]);
         }
@@ -239,17 +242,8 @@ fn judge_with_a_closed_stdout_keeps_its_verdict_and_does_not_panic() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let o = Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args([
-            "judge",
-            "--baseline",
-            "docs/examples/judge/6278-baseline.csv",
-            "--canary",
-            "docs/examples/judge/6278-canary.csv",
-            "--config",
-            "docs/examples/judge/few-samples.toml",
-            "--method",
-            "shape",
-        ])
+        .args(JUDGE_6278)
+        .args(["--method", "shape"])
         .current_dir(repo())
         .stdout(writer)
         .stderr(std::process::Stdio::piped())
