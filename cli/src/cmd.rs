@@ -168,6 +168,9 @@ fn print_summary(rec: &RunRecord) {
     if let Some(h) = reports::impact::harm_sentence(s) {
         println!("  {h}");
     }
+    if let Some(r) = reports::impact::rollback_sentence(s) {
+        println!("  {r}");
+    }
     for f in s.fault_hits.iter().filter(|f| f.kind != "registry-outage") {
         println!(
             "  {} {}: hit {} hosts",

@@ -72,7 +72,15 @@ const RULES: &[(&str, How)] = &[
     ("shakedown run scenarios/rolling-basic.toml --print-resolved", How::Run(0)),
     ("shakedown det-check scenarios/rolling-basic.toml --seed 7", How::Run(0)),
     // README.md and docs/SELF-HEALING.md
+    (
+        "shakedown run scenarios/rollback-cold-caches.toml --seed 4 --out out/rollback",
+        How::Run(0),
+    ),
     ("shakedown run scenarios/swarm-self-healing.toml --out out/swarm", How::Run(0)),
+    (
+        "shakedown run scenarios/rollback-cold-caches.toml --out out/rollback",
+        How::Run(0),
+    ),
     (
         "shakedown compare scenarios/rolling-basic.toml --policy scenarios/policies/canary.toml --policy scenarios/policies/flagger.toml --seeds 1..200 --out out/cmp",
         How::Scaled(0, FEWER_SEEDS_200),

@@ -53,7 +53,7 @@ pub const SUMMARY_FORMAT: &str = "shakedown-experiment-summary/1";
 /// are read back by serde ([`Summary`]'s own field names; `policy_kind` is
 /// `policy`).
 type Column = (&'static str, fn(&Summary) -> String);
-const SUMMARY_COLUMNS: [Column; 32] = [
+const SUMMARY_COLUMNS: [Column; 35] = [
     ("policy_kind", |s| s.policy.clone()),
     ("scenario", |s| s.scenario.clone()),
     ("change", |s| s.change.clone()),
@@ -102,6 +102,13 @@ const SUMMARY_COLUMNS: [Column; 32] = [
     ("detected_at_s", |s| opt(s.detected_at_s)),
     ("aborted_at_s", |s| opt(s.aborted_at_s)),
     ("time_to_rollback_s", |s| opt(s.time_to_rollback_s)),
+    ("time_to_safe_s", |s| opt(s.time_to_safe_s)),
+    ("rollback_min_capacity_pct", |s| {
+        opt(s.rollback_min_capacity_pct)
+    }),
+    ("rollback_capacity_deficit_host_hours", |s| {
+        opt(s.rollback_capacity_deficit_host_hours)
+    }),
     ("events_processed", |s| s.events_processed.to_string()),
     ("shakedown_version", |s| s.shakedown_version.clone()),
 ];
@@ -567,9 +574,12 @@ pub fn fmt_metric(name: &str, v: f64) -> String {
         return "–".into();
     }
     match name {
-        "rollout_duration_s" | "time_to_detect_s" | "time_to_rollback_s" => human_duration(v),
+        "rollout_duration_s" | "time_to_detect_s" | "time_to_rollback_s" | "time_to_safe_s" => {
+            human_duration(v)
+        }
         "success_rate" => format!("{:.4} %", 100.0 * v),
         "error_budget_burned" => format!("{v:.2}"),
+        "rollback_capacity_deficit_host_hours" => crate::impact::host_hours(v),
         n if n.ends_with("_pct") => format!("{v:.1} %"),
         _ => {
             if v.abs() >= 100.0 || v == v.trunc() {
@@ -982,6 +992,59 @@ fn outcomes_markdown(md: &mut String, labels: &[&str], a: &Analysis, picks: &[Ve
     md.push('\n');
 }
 
+/// Rollback as a deployment: one sentence per group that aborted on some
+/// seed (time to safe, the capacity dip and the capacity missing, each a
+/// mean with its interval over the aborted seeds); `None` when no group
+/// aborted.
+fn rollbacks(labels: &[&str], a: &Analysis) -> Option<String> {
+    let at = |name: &str| {
+        METRICS
+            .iter()
+            .position(|m| m.name == name)
+            .expect("a metric")
+    };
+    let (safe, low, missing) = (
+        at("time_to_safe_s"),
+        at("rollback_min_capacity_pct"),
+        at("rollback_capacity_deficit_host_hours"),
+    );
+    let mean = |g: usize, i: usize| {
+        let d = &a.groups[g].metrics[i];
+        let name = METRICS[i].name;
+        format!(
+            "{} {}",
+            fmt_metric(name, d.mean),
+            fmt_ci(name, d.mean_ci, fmt_metric)
+        )
+    };
+    let lines: Vec<String> = labels
+        .iter()
+        .enumerate()
+        .filter(|&(g, _)| a.groups[g].metrics[low].n > 0)
+        .map(|(g, l)| {
+            let aborted = a.groups[g].metrics[low].n;
+            let seeds = a.groups[g].proportions[0].n;
+            let n_safe = a.groups[g].metrics[safe].n;
+            let safe_part = if n_safe == 0 {
+                "never safe by the run's end".to_string()
+            } else {
+                format!(
+                    "safe on {n_safe} of them, {} after the abort",
+                    mean(g, safe)
+                )
+            };
+            format!(
+                "`{l}` aborted on {aborted} of {seeds} seeds: {safe_part}; warm capacity at its lowest {} of the desired hosts, {} host-hours of it missing.",
+                mean(g, low),
+                mean(g, missing)
+            )
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(" "))
+}
+
+const ROLLBACK_NOTE: &str = "An abort is a deployment too: hosts go back, the stable set regrows and starts cold. Means over the aborted seeds with their 95 % intervals; *safe* is nothing left on the new version and every desired host serving warm.";
+
 /// `report.md`: a summary fit for a pull request.
 pub fn markdown(m: &Manifest, seeds: &SeedSet, a: &Analysis, picks: &[Vec<Pick>]) -> String {
     let mut md = String::new();
@@ -990,6 +1053,9 @@ pub fn markdown(m: &Manifest, seeds: &SeedSet, a: &Analysis, picks: &[Vec<Pick>]
     let labels: Vec<&str> = m.groups.iter().map(|g| g.label.as_str()).collect();
     let _ = writeln!(md, "## Recommendation\n\n{}\n", verdict(m, a));
     outcomes_markdown(&mut md, &labels, a, picks);
+    if let Some(r) = rollbacks(&labels, a) {
+        let _ = writeln!(md, "## Rolling back\n\n{ROLLBACK_NOTE} {r}\n");
+    }
 
     match m.kind {
         Kind::Compare => {
@@ -1353,6 +1419,14 @@ pub fn html(
         b.push_str("</tr>\n");
     }
     b.push_str("</tbody>\n</table>\n");
+    if let Some(r) = rollbacks(&labels, a) {
+        let _ = write!(
+            b,
+            "<h2>Rolling back</h2>\n<p>{} {}</p>\n",
+            code_spans(ROLLBACK_NOTE),
+            code_spans(&r)
+        );
+    }
 
     // Results: one column per group (compare) or one row per group (sweep).
     b.push_str("<h2>Results</h2>\n");

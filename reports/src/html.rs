@@ -209,9 +209,14 @@ fn verdict(s: &Summary) -> String {
     } else {
         "bad"
     };
-    let harm = crate::impact::harm_sentence(s)
-        .map(|h| format!(" {}", esc(&h)))
-        .unwrap_or_default();
+    let harm = [
+        crate::impact::harm_sentence(s),
+        crate::impact::rollback_sentence(s),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|h| format!(" {}", esc(&h)))
+    .collect::<String>();
     format!(
         "<p class=\"verdict {class}\"><strong>{}</strong> ({}). The rollout {} after {}: {}.{harm}</p>\n",
         esc(&crate::impact::banner(s)),

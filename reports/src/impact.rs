@@ -96,6 +96,46 @@ pub fn harm_sentence(s: &Summary) -> Option<String> {
     ))
 }
 
+/// Rollback as a deployment, when the policy aborted: "Rolling back from
+/// the abort at 12 min: warm capacity at its lowest 60.0 % of the desired
+/// hosts (0.04 host-hours missing); safe (nothing left on the new version, every
+/// host serving warm) 50 s after the abort."
+pub fn rollback_sentence(s: &Summary) -> Option<String> {
+    let at = s.aborted_at_s?;
+    let low = s.rollback_min_capacity_pct?;
+    let missing = s.rollback_capacity_deficit_host_hours.unwrap_or(0.0);
+    let safe = match s.time_to_safe_s {
+        Some(t) => format!(
+            "safe (nothing left on the new version, every host serving warm) {} after the abort",
+            human_duration(t)
+        ),
+        None => "not safe by the run's end (a host still on the new version, or fewer hosts \
+                 serving warm than desired)"
+            .to_string(),
+    };
+    Some(format!(
+        "Rolling back from the abort at {}: warm capacity at its lowest {} % of the desired hosts ({} host-hours missing); {safe}.",
+        human_duration(at),
+        pct(low),
+        host_hours(missing)
+    ))
+}
+
+/// Host-hours with enough decimals to show a small figure (a few
+/// host-seconds), whole from 100.
+pub fn host_hours(h: f64) -> String {
+    let a = h.abs();
+    if a >= 100.0 {
+        group(h.round() as u64)
+    } else if a >= 10.0 {
+        format!("{h:.1}")
+    } else if a >= 0.1 || a == 0.0 {
+        format!("{h:.2}")
+    } else {
+        format!("{h:.4}")
+    }
+}
+
 /// The banner: "completed — SLO breached: 90.4 % of requests failed".
 pub fn banner(s: &Summary) -> String {
     format!(
@@ -116,5 +156,14 @@ mod tests {
         assert_eq!(objective(0.99999), "99.999");
         assert_eq!(budget(904.2), "904 ×");
         assert_eq!(budget(0.634), "0.63 ×");
+    }
+
+    #[test]
+    fn host_hours_show_a_few_host_seconds() {
+        assert_eq!(host_hours(10.0 / 3600.0), "0.0028");
+        assert_eq!(host_hours(0.0), "0.00");
+        assert_eq!(host_hours(2.345), "2.35");
+        assert_eq!(host_hours(12.34), "12.3");
+        assert_eq!(host_hours(1234.4), "1,234");
     }
 }

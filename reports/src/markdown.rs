@@ -98,6 +98,9 @@ pub fn run(s: &Summary) -> String {
     if let Some(h) = crate::impact::harm_sentence(s) {
         let _ = write!(md, " {h}");
     }
+    if let Some(r) = crate::impact::rollback_sentence(s) {
+        let _ = write!(md, " {r}");
+    }
     let _ = write!(md, "\n\n{rest}");
     md
 }

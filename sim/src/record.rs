@@ -105,6 +105,21 @@ pub struct Summary {
     /// From the abort to the rollout's `rolled_back` finish; null unless it
     /// rolled back.
     pub time_to_rollback_s: Option<f64>,
+    /// From the abort to the first tick with no host on the new version and
+    /// every desired host serving warm (past `[fleet.warm_up]`): rollback
+    /// as a deployment of its own. Null without an abort, or when the run
+    /// ended before the fleet was safe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_safe_s: Option<f64>,
+    /// The lowest share of the desired hosts serving warm from the abort
+    /// until safe (or the run's end): the rollback's capacity dip. Null
+    /// without an abort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_min_capacity_pct: Option<f64>,
+    /// Host-hours of warm capacity missing over the same ticks (desired
+    /// minus warm serving hosts, per tick). Null without an abort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_capacity_deficit_host_hours: Option<f64>,
     pub events_processed: u64,
     /// Audit rows past the in-memory limit (1,000,000), counted but not in
     /// `events.csv`; absent when none were dropped.

@@ -1575,6 +1575,10 @@ impl Environment for World<'_> {
         self.take_down(now, h.id, Then::Upgrade);
     }
 
+    fn warming(&self) -> u32 {
+        self.roles.iter().map(|r| r.warming[0] + r.warming[1]).sum()
+    }
+
     fn provision(&mut self, now: SimTime, group: usize) -> HostRef {
         self.provision_in(now, group, Cohort::New)
     }

@@ -38,7 +38,7 @@ pub struct Proportion {
 /// Every distribution metric, in report order. A metric a run does not have
 /// (nothing was detected, nothing rolled back) is NaN for that run and left
 /// out of its statistics: `n` counts the runs that have it.
-pub const METRICS: [Metric; 14] = [
+pub const METRICS: [Metric; 17] = [
     Metric {
         name: "requests_failed",
         title: "failed requests",
@@ -112,6 +112,28 @@ pub const METRICS: [Metric; 14] = [
         unit: "s",
         better: Better::Lower,
         value: |s| s.time_to_rollback_s.unwrap_or(f64::NAN),
+    },
+    // Rollback as a deployment (runs that aborted; NaN in the others).
+    Metric {
+        name: "time_to_safe_s",
+        title: "time to safe (from the abort)",
+        unit: "s",
+        better: Better::Lower,
+        value: |s| s.time_to_safe_s.unwrap_or(f64::NAN),
+    },
+    Metric {
+        name: "rollback_min_capacity_pct",
+        title: "lowest warm capacity while rolling back",
+        unit: "% of desired hosts",
+        better: Better::Higher,
+        value: |s| s.rollback_min_capacity_pct.unwrap_or(f64::NAN),
+    },
+    Metric {
+        name: "rollback_capacity_deficit_host_hours",
+        title: "warm capacity missing while rolling back",
+        unit: "host-hours",
+        better: Better::Lower,
+        value: |s| s.rollback_capacity_deficit_host_hours.unwrap_or(f64::NAN),
     },
     // User impact attributed to the change: each run against the same
     // seed's world without it (NaN in rows written without one).

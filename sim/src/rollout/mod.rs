@@ -31,6 +31,7 @@ pub mod audit;
 pub mod harm;
 mod monitor;
 mod picker;
+pub mod rollback;
 
 pub use audit::{AuditLog, Place};
 pub use harm::Baseline;
@@ -108,6 +109,12 @@ pub trait Environment {
 
     /// Moves a taken host to cohort `to`, in place.
     fn move_host(&mut self, now: SimTime, host: HostRef, to: Cohort);
+
+    /// Serving hosts still warming up (`[fleet.warm_up]`), at the last
+    /// [`Environment::measure`]: they serve at reduced capacity.
+    fn warming(&self) -> u32 {
+        0
+    }
 
     /// Brings up a new host of `group` on the new version.
     fn provision(&mut self, now: SimTime, group: usize) -> HostRef;
@@ -194,6 +201,8 @@ pub struct Rollout<'s> {
     /// One HorizontalPodAutoscaler per `[[autoscale]]` role.
     hpas: Vec<Hpa>,
     scale: ScaleTally,
+    /// From the policy's abort until the fleet is safe again.
+    rollback: Option<rollback::RollbackTracker>,
 }
 
 /// What the autoscalers did, as it happens (`summary.autoscale`).
@@ -251,6 +260,7 @@ impl<'s> Rollout<'s> {
                 peak: sc.host_count(),
                 ..ScaleTally::default()
             },
+            rollback: None,
         }
     }
 
@@ -373,6 +383,10 @@ impl<'s> Rollout<'s> {
         if pct > self.peak_unavailable_pct {
             self.peak_unavailable_pct = pct;
         }
+        if let Some(r) = &mut self.rollback {
+            let warm = row.serving.saturating_sub(env.warming());
+            r.tick(now, row.hosts_new, warm, desired, self.sc.tick);
+        }
         if self.opts.record_ticks {
             self.ticks.push(row);
         }
@@ -381,6 +395,11 @@ impl<'s> Rollout<'s> {
         }
         if self.finished.is_none() && now >= SimTime::ZERO + self.sc.change.start_at {
             self.consult(now, env);
+            if self.rollback.is_none() {
+                if let Some(at) = self.policy.milestones().aborted_at {
+                    self.rollback = Some(rollback::RollbackTracker::new(at));
+                }
+            }
         }
     }
 
@@ -781,6 +800,7 @@ impl<'s> Rollout<'s> {
         let rolled_back = outcome == Outcome::RolledBack;
         let harm = self.baseline.map(|_| self.harm.finish(sc.tick));
         let slo_worst = self.slo.worst();
+        let rollback = self.rollback.as_ref().map(|r| r.finish());
         let summary = Summary {
             scenario: sc.name.clone(),
             seed: self.opts.seed,
@@ -831,6 +851,9 @@ impl<'s> Rollout<'s> {
                 Some(a) if rolled_back => Some(finished_at.saturating_since(a).as_secs_f64()),
                 _ => None,
             },
+            time_to_safe_s: rollback.and_then(|r| r.time_to_safe.map(|d| d.as_secs_f64())),
+            rollback_min_capacity_pct: rollback.map(|r| r.min_capacity_pct),
+            rollback_capacity_deficit_host_hours: rollback.map(|r| r.deficit_host_hours),
             events_processed: facts.events + self.ticks_processed,
             audit_rows_dropped: self.log.dropped(),
             shakedown_version: crate::VERSION.to_string(),
