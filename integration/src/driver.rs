@@ -45,7 +45,7 @@
 //! by intended send time (requests after the last tick are one last row),
 //! so they sum to the summary's totals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,8 +54,9 @@ use futures::future::join_all;
 use hdrhistogram::Histogram;
 use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget};
 use shakedown_sim::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
-use shakedown_sim::record::{AuditEvent, AuditKind, RunRecord, TickRow};
+use shakedown_sim::record::{AuditEvent, AuditKind, RestartStats, RunRecord, TickRow};
 pub use shakedown_sim::record::{DroppedRequest, FaultRecord, LatencyMs, LiveSummary, MoveRecord};
+use shakedown_sim::restart::{Backoff, Decision as RestartDecision};
 use shakedown_sim::rollout::{
     AuditLog, End, EnvFacts, Environment, HostRef, Picker, Rollout, RunOptions,
 };
@@ -263,6 +264,18 @@ struct State {
     move_seq: u64,
     containers_started: u64,
     backend_seq: u64,
+    /// What `[fleet.restart]` did (`summary.restarts`).
+    restarts: RestartTally,
+}
+
+/// What the restart policy did to the live replicas, as it happens: the
+/// simulator's tally, by slot (group, index).
+#[derive(Default)]
+struct RestartTally {
+    restarts: u64,
+    looped: BTreeSet<(usize, u32)>,
+    given_up: BTreeSet<(usize, u32)>,
+    backoff_ms: u64,
 }
 
 struct GroupCtx {
@@ -597,7 +610,11 @@ impl Ctx {
     /// detection delay is taken out of the router and restarted.
     async fn prober(self: Arc<Self>, group: usize) {
         let mut failing: BTreeMap<String, Instant> = BTreeMap::new();
+        // Per slot: restarts so far, and with `[fleet.restart]` its
+        // crash-loop back-off since the slot arrived on its version (the
+        // epoch of that move).
         let mut restarts: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut backoffs: BTreeMap<u32, (u64, Backoff)> = BTreeMap::new();
         let mut recoveries = JoinSet::new();
         let interval = self.spec.probe_interval;
         let timeout = interval.max(Duration::from_millis(250));
@@ -661,15 +678,100 @@ impl Ctx {
                     .remove_backend_with(&b.id, no_drain())
                     .await;
                 self.apply_weights(group, None);
-                let n = restarts.entry(index).or_insert(0);
-                *n += 1;
-                let backoff =
-                    Duration::from_millis(100u64 << (*n).min(6)).min(Duration::from_secs(5));
-                recoveries.spawn(self.clone().recover(group, index, epoch, b, *n, backoff));
+                let Some((n, backoff)) = self.restart_decision(
+                    t,
+                    (group, index, epoch),
+                    &b.id,
+                    &mut restarts,
+                    &mut backoffs,
+                ) else {
+                    continue;
+                };
+                recoveries.spawn(self.clone().recover(group, index, epoch, b, n, backoff));
             }
             while recoveries.try_join_next().is_some() {}
         }
         recoveries.shutdown().await;
+    }
+
+    /// A replica of slot (`group`, `index`, `epoch`) was found failing at
+    /// `t`: restart number `n` after how long (wall), or `None` when the
+    /// restart policy leaves it down (the slot is then crashed).
+    ///
+    /// With `[fleet.restart]` the simulator's state machine decides
+    /// (`shakedown_sim::restart`: the kubelet's CrashLoopBackOff, Docker's
+    /// restart count), its back-off on the scenario clock and measured from
+    /// the detection; the slot's back-off starts over when it moves to
+    /// another version, as a new container's does. Without it a replica is
+    /// restarted after 100 ms doubling to 5 s, and never given up.
+    fn restart_decision(
+        &self,
+        t: SimTime,
+        (group, index, epoch): (usize, u32, u64),
+        id: &str,
+        restarts: &mut BTreeMap<u32, u32>,
+        backoffs: &mut BTreeMap<u32, (u64, Backoff)>,
+    ) -> Option<(u32, Duration)> {
+        let Some(policy) = &self.sc.fleet.restart else {
+            let n = restarts.entry(index).or_insert(0);
+            *n += 1;
+            let wait = Duration::from_millis(100u64 << (*n).min(6)).min(Duration::from_secs(5));
+            return Some((*n, wait));
+        };
+        let entry = backoffs.entry(index).or_insert((epoch, Backoff::default()));
+        if entry.0 != epoch {
+            *entry = (epoch, Backoff::default());
+        }
+        let kind = policy.policy.as_str();
+        let (decision, why) = match entry.1.on_crash(policy, t) {
+            RestartDecision::Restart { after, n } => {
+                let end = SimTime::ZERO + self.sc.duration;
+                let waited = (t + after).min(end).saturating_since(t);
+                let mut st = lock(&self.state);
+                st.restarts.restarts += 1;
+                if !after.is_zero() {
+                    st.restarts.looped.insert((group, index));
+                    st.restarts.backoff_ms += waited.as_millis();
+                }
+                drop(st);
+                let why = if after.is_zero() {
+                    format!("{id} down; restart policy {kind}: restart {n} at once")
+                } else {
+                    format!(
+                        "{id} down; restart policy {kind}: crash-loop back-off {after}, then restart {n}"
+                    )
+                };
+                (Some((n, self.clock.to_wall(after))), why)
+            }
+            RestartDecision::GiveUp => {
+                let mut st = lock(&self.state);
+                st.restarts.given_up.insert((group, index));
+                let s = Self::slot_mut(&mut st, group, index);
+                if s.epoch == epoch && s.state == SlotState::Restarting {
+                    s.state = SlotState::Crashed;
+                }
+                drop(st);
+                (
+                    None,
+                    format!("{id} down; restart policy {kind}: not restarted"),
+                )
+            }
+        };
+        self.audit(t, AuditKind::Fault, "restart-policy", &why);
+        decision
+    }
+
+    /// What `[fleet.restart]` did over the run (`None` without one).
+    fn restart_stats(&self, st: &State) -> Option<RestartStats> {
+        let p = self.sc.fleet.restart.as_ref()?;
+        let t = &st.restarts;
+        Some(RestartStats {
+            policy: p.policy.as_str().to_string(),
+            restarts: t.restarts,
+            hosts_in_crash_loop: t.looped.len() as u64,
+            backoff_host_s: t.backoff_ms as f64 / 1000.0,
+            hosts_given_up: t.given_up.len() as u64,
+        })
     }
 
     /// Restarts a replica that failed its health checks (if it exited) and
@@ -1327,6 +1429,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
             move_seq: 0,
             containers_started: 0,
             backend_seq: 0,
+            restarts: RestartTally::default(),
         }),
         groups,
         phase: PhaseTag::new(PHASE_BASELINE),
@@ -1550,6 +1653,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     }
     let run_id = opts.run_id.clone();
     let st = std::mem::take(&mut *lock(&ctx.state));
+    let restarts = ctx.restart_stats(&st);
     // Faults and detections are logged when they complete: order by time.
     rollout.log().extend(st.events);
     rollout.log().sort_by_time();
@@ -1628,7 +1732,8 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
     } else {
         End::Time
     };
-    let record = rollout.finish(last_t, how, facts);
+    let mut record = rollout.finish(last_t, how, facts);
+    record.summary.restarts = restarts;
     debug_assert_eq!(
         (
             record.summary.requests_total,

@@ -647,6 +647,67 @@ async fn blue_green_crash_under_load_rolls_back_after_promotion() {
     assert!(tail.iter().any(|c| c.old.requests > 0));
 }
 
+/// Issue 13 item 3, restart policies live: the new version exits above
+/// 100 rps per replica and crash-loops under `[fleet.restart]` (first
+/// restart at once, then back-offs of 1 s and 2 s, 3 restarts at most):
+/// the same decisions as the simulator's, on a real container, then it is
+/// left down and the old replicas serve everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_version_backs_off_then_is_given_up() {
+    if !engine_or_skip("a_crash_looping_version_backs_off_then_is_given_up").await {
+        return;
+    }
+    let _one = LIVE.lock().await;
+    let rec = run("crash-loop.toml", |_| {}).await;
+    let s = &rec.record.summary;
+    let r = s
+        .restarts
+        .as_ref()
+        .expect("summary.restarts with [fleet.restart]");
+    assert_eq!(r.policy, "on-failure");
+    assert_eq!(r.restarts, 3, "{r:?}");
+    assert_eq!(r.hosts_in_crash_loop, 1, "{r:?}");
+    assert_eq!(r.hosts_given_up, 1, "{r:?}");
+    assert_eq!(r.backoff_host_s, 3.0, "1 s then 2 s: {r:?}");
+    // The simulator's world of the same scenario decides the same.
+    let (sc, _) = scenario("crash-loop.toml");
+    let sim = shakedown_sim::run(&sc, RunOptions::full(sc.seed));
+    assert_eq!(sim.summary.restarts.as_ref(), Some(r), "simulated vs live");
+    // One row per decision, in order: at once, 1 s, 2 s, given up.
+    let why: Vec<&str> = rec
+        .record
+        .events
+        .iter()
+        .filter(|e| e.step == "restart-policy")
+        .map(|e| e.reason.as_str())
+        .collect();
+    assert_eq!(why.len(), 4, "{why:?}");
+    assert!(why[0].ends_with("restart 1 at once"), "{why:?}");
+    assert!(why[1].contains("back-off 1s, then restart 2"), "{why:?}");
+    assert!(why[2].contains("back-off 2s, then restart 3"), "{why:?}");
+    assert!(why[3].ends_with("not restarted"), "{why:?}");
+    // Only v2 replicas failed requests; once given up, none fail.
+    assert!(rec.live.requests_dropped > 0);
+    assert!(rec.dropped.iter().all(|d| d.backend.contains("-v2-")));
+    let given_up = rec
+        .record
+        .events
+        .iter()
+        .find(|e| e.reason.ends_with("not restarted"))
+        .unwrap()
+        .time_s;
+    let tail: Vec<_> = rec
+        .samples
+        .iter()
+        .filter(|c| c.time_s > given_up + 2.0)
+        .collect();
+    assert!(!tail.is_empty(), "the run ended at the give-up");
+    assert!(tail
+        .iter()
+        .all(|c| c.new.requests == 0 && c.old.failed == 0 && c.old.requests > 0));
+    assert_eq!(s.outcome, "timed_out", "{}", s.outcome_reason);
+}
+
 /// Every chaos action once, mid-rollout: each is injected, noticed by the
 /// health probes, healed (out of the router, restarted, routed again), and
 /// the rollout still completes; the seed decides the drawn fault.
