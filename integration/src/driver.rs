@@ -1093,6 +1093,51 @@ struct LiveFleet<'o> {
 }
 
 impl LiveFleet<'_> {
+    /// A new slot of `group` on the version of `cohort`: its container is
+    /// started, gated and routed by a task.
+    fn provision_slot(&mut self, now: SimTime, group: usize, cohort: Cohort) -> HostRef {
+        let ctx = &self.ctx;
+        let mut st = lock(&ctx.state);
+        let zones = ctx.groups[group].zones.len() as u32;
+        let zone = (st.next_zone[group] % zones) as usize;
+        st.next_zone[group] += 1;
+        let index = st.next_index[group];
+        st.next_index[group] += 1;
+        st.move_seq += 1;
+        let seq = st.move_seq;
+        let id = st.slots.len() as u32;
+        st.slots.push(Slot {
+            group,
+            index,
+            zone,
+            cohort,
+            state: SlotState::Provisioning,
+            active: None,
+            pending: None,
+            ready_since: None,
+            initial: false,
+            ever_new: false,
+            epoch: 1,
+            moved_seq: seq,
+        });
+        let mv = st.moves.len();
+        st.moves.push(MoveRecord {
+            time_s: now.as_secs_f64(),
+            step: ctx.phase.current(),
+            role: ctx.groups[group].name.clone(),
+            slot: index,
+            action: "provision",
+            to: cohort,
+            from_backend: None,
+            to_backend: None,
+        });
+        drop(st);
+        self.picker.put(group, zone, id, cohort);
+        self.tasks
+            .spawn(ctx.clone().bring_up(group, index, 1, cohort, mv));
+        HostRef { id, group, zone }
+    }
+
     /// Old and new cohorts over all groups (the progress line).
     fn fleet_views(&self, now: SimTime) -> (CohortView, CohortView) {
         let st = lock(&self.ctx.state);
@@ -1231,46 +1276,13 @@ impl Environment for LiveFleet<'_> {
     }
 
     fn provision(&mut self, now: SimTime, group: usize) -> HostRef {
-        let ctx = &self.ctx;
-        let mut st = lock(&ctx.state);
-        let zones = ctx.groups[group].zones.len() as u32;
-        let zone = (st.next_zone[group] % zones) as usize;
-        st.next_zone[group] += 1;
-        let index = st.next_index[group];
-        st.next_index[group] += 1;
-        st.move_seq += 1;
-        let seq = st.move_seq;
-        let id = st.slots.len() as u32;
-        st.slots.push(Slot {
-            group,
-            index,
-            zone,
-            cohort: Cohort::New,
-            state: SlotState::Provisioning,
-            active: None,
-            pending: None,
-            ready_since: None,
-            initial: false,
-            ever_new: false,
-            epoch: 1,
-            moved_seq: seq,
-        });
-        let mv = st.moves.len();
-        st.moves.push(MoveRecord {
-            time_s: now.as_secs_f64(),
-            step: ctx.phase.current(),
-            role: ctx.groups[group].name.clone(),
-            slot: index,
-            action: "provision",
-            to: Cohort::New,
-            from_backend: None,
-            to_backend: None,
-        });
-        drop(st);
-        self.picker.put(group, zone, id, Cohort::New);
-        self.tasks
-            .spawn(ctx.clone().bring_up(group, index, 1, Cohort::New, mv));
-        HostRef { id, group, zone }
+        self.provision_slot(now, group, Cohort::New)
+    }
+
+    /// The autoscaler's scale-up: a new slot on either version, brought up
+    /// as [`Environment::provision`] brings up one on the new version.
+    fn provision_version(&mut self, now: SimTime, group: usize, cohort: Cohort) -> Option<HostRef> {
+        Some(self.provision_slot(now, group, cohort))
     }
 
     fn decommission(&mut self, now: SimTime, h: HostRef) {

@@ -708,6 +708,47 @@ async fn a_crash_looping_version_backs_off_then_is_given_up() {
     assert_eq!(s.outcome, "timed_out", "{}", s.outcome_reason);
 }
 
+/// Issue 13 item 3, autoscaling live: a traffic spike scales the role out
+/// through monitoring (the harness's HorizontalPodAutoscaler, new slots
+/// started and routed by the driver), a rolling update runs on the grown
+/// fleet, and the spike's end scales it in, drained: every request
+/// accounted, none dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traffic_spike_scales_the_live_fleet_out_and_back_in_without_a_drop() {
+    if !engine_or_skip("a_traffic_spike_scales_the_live_fleet_out_and_back_in_without_a_drop").await
+    {
+        return;
+    }
+    let _one = LIVE.lock().await;
+    let rec = run("autoscale-spike.toml", |_| {}).await;
+    let s = &rec.record.summary;
+    let a = s.autoscale.as_ref().expect("summary.autoscale");
+    assert!(a.scale_ups >= 1 && a.scale_downs >= 1, "{a:?}");
+    assert!(
+        a.peak_replicas >= 5,
+        "240 rps at 50 % of 100 asks for 5: {a:?}"
+    );
+    assert!(a.hosts_added >= 3 && a.hosts_removed >= 1, "{a:?}");
+    assert!(a.final_replicas < a.peak_replicas, "scaled back in: {a:?}");
+    // The added replicas served: more containers than the two slots the
+    // rollout alone would have used (two of each version).
+    let (_, report) = &rec.load[0];
+    let served = report.per_backend.values().filter(|o| o.ok > 0).count();
+    assert!(served >= 5 + 2, "{served} containers served");
+    // Scale-ups on the old version before the rollout, on the new after.
+    let ups: Vec<&str> = rec
+        .record
+        .events
+        .iter()
+        .filter(|e| e.step == "autoscale" && e.kind == "instruct")
+        .map(|e| e.reason.as_str())
+        .collect();
+    assert!(ups[0].ends_with("on v1"), "the spike comes first: {ups:?}");
+    assert_eq!(rec.live.requests_dropped, 0, "{:?}", rec.dropped.first());
+    assert_eq!(s.outcome, "completed", "{}", s.outcome_reason);
+    assert_eq!(s.hosts_on_new_pct, 100.0);
+}
+
 /// Every chaos action once, mid-rollout: each is injected, noticed by the
 /// health probes, healed (out of the router, restarted, routed again), and
 /// the rollout still completes; the seed decides the drawn fault.

@@ -106,17 +106,25 @@ fn bad_autoscale_values_are_located_errors() {
     assert!(e.message.contains("one HPA per role"), "{e}");
 }
 
+/// Live mode autoscales with one container per replica: at most 16 per
+/// role (its limit for `hosts`), a located error beyond.
 #[test]
-fn live_scenarios_cannot_autoscale_yet() {
+fn live_scenarios_autoscale_within_the_live_replica_limit() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/live");
     let text = std::fs::read_to_string(dir.join("rolling-good.toml")).unwrap();
     let sc = Scenario::parse(&text, "rolling-good.toml").unwrap();
     let name = &sc.fleet.roles[0].name;
-    let t = format!(
-        "{text}\n[[autoscale]]\nrole = \"{name}\"\ntarget_utilization = 0.5\nmax_replicas = 8\n"
-    );
-    let e = Scenario::parse(&t, "rolling-good.toml").expect_err("live + autoscale");
-    assert!(e.message.contains("simulator only"), "{e}");
+    let hpa = |max: u32| {
+        format!(
+            "{text}\n[[autoscale]]\nrole = \"{name}\"\ntarget_utilization = 0.5\nmax_replicas = {max}\n"
+        )
+    };
+    let ok = Scenario::parse(&hpa(16), "rolling-good.toml").expect("live + autoscale");
+    assert_eq!(ok.autoscale.len(), 1);
+    let e = Scenario::parse(&hpa(17), "rolling-good.toml").expect_err("17 containers");
+    assert_eq!(e.field, "autoscale[0].max_replicas", "{e}");
+    assert!(e.message.contains("at most 16 replicas per role"), "{e}");
+    assert!(e.line > 1, "located: {e}");
 }
 
 #[test]

@@ -155,13 +155,6 @@ pub(super) fn autoscale(
     let mut hosts_at_most: i64 = cx.roles.iter().map(|r| r.hosts as i64).sum();
     for (i, a) in raw.into_iter().enumerate() {
         let f = |k: &str| format!("autoscale[{i}].{k}");
-        if cx.live {
-            return Err(c.err(
-                &f("role"),
-                "[[autoscale]] runs in the simulator only: live mode does not add or remove \
-                 replicas yet (docs/FIDELITY.md, HPA); remove [live] or [[autoscale]]",
-            ));
-        }
         let Some(group) = cx.roles.iter().position(|r| r.name == a.role) else {
             let names: Vec<&str> = cx.roles.iter().map(|r| r.name.as_str()).collect();
             return Err(c.err(
@@ -232,6 +225,17 @@ pub(super) fn autoscale(
             ));
         }
         hosts_at_most += (a.max_replicas - cx.roles[group].hosts as i64).max(0);
+        let live_max = super::live::MAX_REPLICAS as i64;
+        if cx.live && a.max_replicas > live_max {
+            return Err(c.err(
+                &f("max_replicas"),
+                format!(
+                    "live mode runs one container per host: at most {live_max} replicas per role, \
+                     got {}",
+                    a.max_replicas
+                ),
+            ));
+        }
         if hosts_at_most > MAX_REPLICAS {
             return Err(c.err(
                 &f("max_replicas"),
