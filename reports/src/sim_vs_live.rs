@@ -63,7 +63,7 @@ pub fn markdown(s: &SideBySide) -> String {
     if let (Some(lines), Some(again)) = (&s.measured_change, &s.with_measured) {
         let _ = writeln!(
             md,
-            "\n---\n\nThe same comparison with the host timings measured live, in the scenario's `[change]`:\n\n```toml\n{lines}\n```\n"
+            "\n---\n\nThe same comparison with the host timings measured live, as scenario lines:\n\n```toml\n{lines}\n```\n"
         );
         md.push_str(&body(again, "## With the measured timings"));
     }

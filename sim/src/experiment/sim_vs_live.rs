@@ -231,6 +231,41 @@ fn per_move(rec: &RunRecord, tick_s: f64, of: impl Fn(&TickRow) -> u32) -> Optio
     })
 }
 
+/// Mean seconds from a chaos fault on a replica to that replica's
+/// detection, over the replicas detected (`None` without any): the live
+/// fleet's detection delay, probes and their interval included.
+///
+/// Read from the audit log: a `fault` row of step `chaos` names the
+/// replicas it hit (`kill web-v1-2: killed (SIGKILL)`), a `detected` row
+/// names the replica first (`web-v1-2 failed its health checks; ...`);
+/// each detection is paired with the latest chaos row at or before it that
+/// names its replica. A detection without a chaos fault (a version that
+/// crashes under load) has no known start and is left out. The simulator
+/// writes no detection rows: its delay is `fleet.detection_delay` exactly.
+pub fn detection_delay(rec: &RunRecord) -> Option<f64> {
+    let mut delays = Vec::new();
+    for (i, d) in rec.events.iter().enumerate() {
+        if d.kind != AuditKind::Detected {
+            continue;
+        }
+        let Some(id) = d.reason.split_whitespace().next() else {
+            continue;
+        };
+        let fault = rec.events[..i].iter().rev().find(|e| {
+            e.kind == AuditKind::Fault
+                && e.step == "chaos"
+                && e.time_s <= d.time_s
+                && e.reason
+                    .split_once(':')
+                    .is_some_and(|(hit, _)| hit.split_whitespace().any(|w| w == id))
+        });
+        if let Some(f) = fault {
+            delays.push(d.time_s - f.time_s);
+        }
+    }
+    (!delays.is_empty()).then(|| delays.iter().sum::<f64>() / delays.len() as f64)
+}
+
 /// Compares the simulation `sim` and the live run `live` of `sc`.
 pub fn compare(sc: &Scenario, sim: &RunRecord, live: &RunRecord, tol: Tolerances) -> SideBySide {
     let desired = sc.host_count();
@@ -295,6 +330,13 @@ pub fn compare(sc: &Scenario, sim: &RunRecord, live: &RunRecord, tol: Tolerances
             sim_s: per_move(sim, tick_s, moving),
             live_s: per_move(live, tick_s, moving),
         },
+        Timing {
+            field: "fleet.detection_delay",
+            what: "from a chaos fault to its replica's detection",
+            scenario_s: sc.fleet.detection_delay.as_secs_f64(),
+            sim_s: detection_delay(live).map(|_| sc.fleet.detection_delay.as_secs_f64()),
+            live_s: detection_delay(live),
+        },
     ];
 
     let outcome_sim = sim.summary.outcome.to_string();
@@ -353,11 +395,13 @@ pub fn compare(sc: &Scenario, sim: &RunRecord, live: &RunRecord, tol: Tolerances
 }
 
 /// `sc` with the host timings live mode measured ([`SideBySide::timings`]):
-/// the drain, and the time out of service per move as `restart_time` (no
-/// separate install time), to the millisecond. `None` if live measured
-/// neither.
+/// the drain, the time out of service per move as `restart_time` (no
+/// separate install time), and where chaos faults were detected the
+/// detection delay, to the millisecond; with the scenario lines that say
+/// so. `None` if live measured neither the drain nor the moves.
 pub fn with_measured_timings(sc: &Scenario, s: &SideBySide) -> Option<(Scenario, String)> {
     let (drain, moving) = (s.timings[0].live_s?, s.timings[1].live_s?);
+    let detection = s.timings.get(2).and_then(|t| t.live_s);
     let ms = |x: f64| SimDuration::from_millis((x * 1000.0).round() as u64);
     let mut m = sc.clone();
     // A drain shorter than a tick reads as 0 from the rows: a drained
@@ -369,14 +413,23 @@ pub fn with_measured_timings(sc: &Scenario, s: &SideBySide) -> Option<(Scenario,
     };
     m.change.install_time = DurationDist::fixed(SimDuration::from_millis(0));
     m.change.restart_time = DurationDist::fixed(ms(moving));
-    if m.change == sc.change {
+    if let Some(d) = detection {
+        m.fleet.detection_delay = ms(d).max(SimDuration::from_millis(1));
+    }
+    if m.change == sc.change && m.fleet.detection_delay == sc.fleet.detection_delay {
         return None;
     }
-    let lines = format!(
-        "drain = \"{}\"\ninstall_time = \"0s\"\nrestart_time = \"{}\"",
+    let mut lines = format!(
+        "[change]\ndrain = \"{}\"\ninstall_time = \"0s\"\nrestart_time = \"{}\"",
         m.change.drain,
         ms(moving)
     );
+    if detection.is_some() {
+        lines.push_str(&format!(
+            "\n\n[fleet]\ndetection_delay = \"{}\"",
+            m.fleet.detection_delay
+        ));
+    }
     Some((m, lines))
 }
 
@@ -412,9 +465,88 @@ pub fn calibrate(
                     .trim_end_matches('.')
             )
         };
-        s.verdict = format!("{head}; {tail}: {}.", lines.replace('\n', ", "));
+        let flat: Vec<&str> = lines
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('['))
+            .collect();
+        s.verdict = format!("{head}; {tail}: {}.", flat.join(", "));
         s.measured_change = Some(lines);
         s.with_measured = Some(Box::new(again));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::AuditEvent;
+
+    fn row(time_s: f64, kind: AuditKind, step: &str, reason: &str) -> AuditEvent {
+        AuditEvent {
+            time_s,
+            kind,
+            host: None,
+            role: "web".into(),
+            zone: String::new(),
+            from: String::new(),
+            to: String::new(),
+            step: step.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn record(events: Vec<AuditEvent>) -> RunRecord {
+        let sc = Scenario::parse(
+            "name = \"t\"\nduration = \"1m\"\n[[fleet.roles]]\nname = \"web\"\nhosts = 3\n\
+             [traffic]\ncurve = \"constant\"\nrps = 10\n[change]\nfrom = \"1\"\nto = \"2\"\n\
+             [policy]\nkind = \"all-at-once\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let mut rec = crate::world::run(&sc, crate::world::RunOptions::summary_only(1));
+        rec.events = events;
+        rec
+    }
+
+    /// Each detection pairs with the latest chaos row naming its replica;
+    /// a detection no fault explains (a crash under load) is left out.
+    #[test]
+    fn the_detection_delay_is_measured_from_each_chaos_fault() {
+        let rec = record(vec![
+            row(
+                6.0,
+                AuditKind::Fault,
+                "chaos",
+                "kill web-v1-2: killed (SIGKILL)",
+            ),
+            row(6.5, AuditKind::Decision, "rolling batch 1", "x"),
+            row(
+                7.2,
+                AuditKind::Detected,
+                "health-check",
+                "web-v1-2 failed its health checks; out of the router",
+            ),
+            row(
+                9.0,
+                AuditKind::Fault,
+                "chaos",
+                "pause web-v1-0 web-v1-1: 2 containers paused",
+            ),
+            row(
+                10.4,
+                AuditKind::Detected,
+                "health-check",
+                "web-v1-1 failed its health checks; out of the router",
+            ),
+            row(
+                12.0,
+                AuditKind::Detected,
+                "health-check",
+                "web-v2-7 failed its health checks; out of the router",
+            ),
+        ]);
+        let d = detection_delay(&rec).unwrap();
+        assert!((d - (1.2 + 1.4) / 2.0).abs() < 1e-9, "{d}");
+        assert_eq!(detection_delay(&record(Vec::new())), None);
+    }
 }
