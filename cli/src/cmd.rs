@@ -168,9 +168,6 @@ fn print_summary(rec: &RunRecord) {
     if let Some(h) = reports::impact::harm_sentence(s) {
         println!("  {h}");
     }
-    if let Some(r) = reports::impact::rollback_sentence(s) {
-        println!("  {r}");
-    }
     for f in s.fault_hits.iter().filter(|f| f.kind != "registry-outage") {
         println!(
             "  {} {}: hit {} hosts",
@@ -178,6 +175,22 @@ fn print_summary(rec: &RunRecord) {
             f.kind,
             reports::html::group(f.hosts)
         );
+    }
+    print_healing(s);
+    if s.audit_rows_dropped > 0 {
+        println!(
+            "  note: events.csv holds the first {} audit rows; {} more were counted but not kept (audit_rows_dropped in summary.json)",
+            sim::rollout::audit::MAX_AUDIT_ROWS,
+            s.audit_rows_dropped
+        );
+    }
+}
+
+/// The rollback's time to safe and capacity dip, what the restart policy
+/// and the autoscalers did: one line each, for `run` and `live` alike.
+pub fn print_healing(s: &sim::record::Summary) {
+    if let Some(r) = reports::impact::rollback_sentence(s) {
+        println!("  {r}");
     }
     if let Some(r) = &s.restarts {
         println!(
@@ -189,13 +202,6 @@ fn print_summary(rec: &RunRecord) {
         println!(
             "  autoscale: {} scale-ups, {} scale-downs · {} hosts added, {} removed · peak {} hosts, {} at the end",
             a.scale_ups, a.scale_downs, a.hosts_added, a.hosts_removed, a.peak_replicas, a.final_replicas
-        );
-    }
-    if s.audit_rows_dropped > 0 {
-        println!(
-            "  note: events.csv holds the first {} audit rows; {} more were counted but not kept (audit_rows_dropped in summary.json)",
-            sim::rollout::audit::MAX_AUDIT_ROWS,
-            s.audit_rows_dropped
         );
     }
 }

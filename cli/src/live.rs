@@ -588,6 +588,7 @@ fn print_result(rec: &LiveRecord) {
         l.latency_ms.p99,
         l.latency_ms.max
     );
+    crate::cmd::print_healing(s);
     for f in &l.faults {
         println!(
             "  fault at {:.1} s: {} {} — {}",

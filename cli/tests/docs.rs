@@ -154,6 +154,8 @@ const RULES: &[(&str, How)] = &[
         "shakedown live scenarios/live/rolling-good.toml --compare-sim --out out/sim-vs-live",
         How::Docker(0, &[]),
     ),
+    ("shakedown live scenarios/live/crash-loop.toml", How::Docker(0, &[])),
+    ("shakedown live scenarios/live/autoscale-spike.toml", How::Docker(0, &[])),
     (
         "shakedown load http://127.0.0.1:8080/ --rps 1000 --duration 30s",
         How::Load(&[("--duration 30s", "--duration 2s")]),
