@@ -165,8 +165,8 @@ fn print_summary(rec: &RunRecord) {
         reports::impact::slo_headline(s),
         reports::impact::slo_detail(s)
     );
-    if let Some(h) = reports::impact::harm_sentence(s) {
-        println!("  {h}");
+    for line in reports::impact::sentences(s) {
+        println!("  {line}");
     }
     for f in s.fault_hits.iter().filter(|f| f.kind != "registry-outage") {
         println!(
@@ -176,32 +176,11 @@ fn print_summary(rec: &RunRecord) {
             reports::html::group(f.hosts)
         );
     }
-    print_healing(s);
     if s.audit_rows_dropped > 0 {
         println!(
             "  note: events.csv holds the first {} audit rows; {} more were counted but not kept (audit_rows_dropped in summary.json)",
             sim::rollout::audit::MAX_AUDIT_ROWS,
             s.audit_rows_dropped
-        );
-    }
-}
-
-/// The rollback's time to safe and capacity dip, what the restart policy
-/// and the autoscalers did: one line each, for `run` and `live` alike.
-pub fn print_healing(s: &sim::record::Summary) {
-    if let Some(r) = reports::impact::rollback_sentence(s) {
-        println!("  {r}");
-    }
-    if let Some(r) = &s.restarts {
-        println!(
-            "  restart policy {}: {} restarts · {} hosts in crash loop · {:.0} host-s in back-off · {} left down",
-            r.policy, r.restarts, r.hosts_in_crash_loop, r.backoff_host_s, r.hosts_given_up
-        );
-    }
-    if let Some(a) = &s.autoscale {
-        println!(
-            "  autoscale: {} scale-ups, {} scale-downs · {} hosts added, {} removed · peak {} hosts, {} at the end",
-            a.scale_ups, a.scale_downs, a.hosts_added, a.hosts_removed, a.peak_replicas, a.final_replicas
         );
     }
 }

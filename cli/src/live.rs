@@ -588,7 +588,9 @@ fn print_result(rec: &LiveRecord) {
         l.latency_ms.p99,
         l.latency_ms.max
     );
-    crate::cmd::print_healing(s);
+    for line in reports::impact::sentences(s) {
+        println!("  {line}");
+    }
     for f in &l.faults {
         println!(
             "  fault at {:.1} s: {} {} — {}",

@@ -209,14 +209,10 @@ fn verdict(s: &Summary) -> String {
     } else {
         "bad"
     };
-    let harm = [
-        crate::impact::harm_sentence(s),
-        crate::impact::rollback_sentence(s),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|h| format!(" {}", esc(&h)))
-    .collect::<String>();
+    let harm = crate::impact::sentences(s)
+        .iter()
+        .map(|h| format!(" {}", esc(h)))
+        .collect::<String>();
     format!(
         "<p class=\"verdict {class}\"><strong>{}</strong> ({}). The rollout {} after {}: {}.{harm}</p>\n",
         esc(&crate::impact::banner(s)),

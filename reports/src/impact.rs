@@ -2,7 +2,7 @@
 //! the scenario's SLO held, and the harm the change did against the same
 //! seed without it. One wording for the terminal, Markdown and HTML.
 
-use crate::plots::{group, human_duration};
+use crate::plots::{group, human_duration, trim};
 use shakedown_sim::record::Summary;
 
 /// A percentage with enough decimals to show a small one.
@@ -121,6 +121,66 @@ pub fn rollback_sentence(s: &Summary) -> Option<String> {
     ))
 }
 
+/// What the restart policy did, when the scenario has one: "Restart
+/// policy on-failure: 3 restarts, 1 host in a crash loop (3 s in back-off),
+/// 1 left down."
+pub fn restart_sentence(s: &Summary) -> Option<String> {
+    let r = s.restarts.as_ref()?;
+    let hosts = |n: u64| if n == 1 { "host" } else { "hosts" };
+    Some(format!(
+        "Restart policy {}: {} restarts, {} {} in a crash loop ({} in back-off), {} left down.",
+        r.policy,
+        group(r.restarts),
+        group(r.hosts_in_crash_loop),
+        hosts(r.hosts_in_crash_loop),
+        host_time(r.backoff_host_s),
+        group(r.hosts_given_up)
+    ))
+}
+
+/// Host-seconds for people: "3 host-s", "12.5 host-min", "4 host-h".
+fn host_time(s: f64) -> String {
+    if s < 120.0 {
+        format!("{} host-s", trim(s, 0))
+    } else if s < 3.0 * 3600.0 {
+        format!("{} host-min", trim(s / 60.0, 1))
+    } else {
+        format!("{} host-h", trim(s / 3600.0, 1))
+    }
+}
+
+/// What the autoscalers did, when the scenario has one: "Autoscaling: 3
+/// scale-ups and 1 scale-down (5 hosts added, 4 removed); at most 7 hosts,
+/// 3 at the end."
+pub fn autoscale_sentence(s: &Summary) -> Option<String> {
+    let a = s.autoscale.as_ref()?;
+    let plural =
+        |n: u64, one: &str, many: &str| format!("{} {}", group(n), if n == 1 { one } else { many });
+    Some(format!(
+        "Autoscaling: {} and {} ({} added, {} removed); at most {}, {} at the end.",
+        plural(a.scale_ups, "scale-up", "scale-ups"),
+        plural(a.scale_downs, "scale-down", "scale-downs"),
+        plural(a.hosts_added, "host", "hosts"),
+        group(a.hosts_removed),
+        plural(a.peak_replicas, "host", "hosts"),
+        group(a.final_replicas)
+    ))
+}
+
+/// The sentences after the users' verdict, in order: the harm due to the
+/// change, the rollback, the restart policy, the autoscalers.
+pub fn sentences(s: &Summary) -> Vec<String> {
+    [
+        harm_sentence(s),
+        rollback_sentence(s),
+        restart_sentence(s),
+        autoscale_sentence(s),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Host-hours with enough decimals to show a small figure (a few
 /// host-seconds), whole from 100.
 pub fn host_hours(h: f64) -> String {
@@ -165,5 +225,7 @@ mod tests {
         assert_eq!(host_hours(2.345), "2.35");
         assert_eq!(host_hours(12.34), "12.3");
         assert_eq!(host_hours(1234.4), "1,234");
+        assert_eq!(host_time(3.0), "3 host-s");
+        assert_eq!(host_time(750.0), "12.5 host-min");
     }
 }

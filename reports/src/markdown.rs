@@ -95,11 +95,8 @@ pub fn run(s: &Summary) -> String {
         crate::impact::banner(s),
         crate::impact::slo_detail(s)
     );
-    if let Some(h) = crate::impact::harm_sentence(s) {
-        let _ = write!(md, " {h}");
-    }
-    if let Some(r) = crate::impact::rollback_sentence(s) {
-        let _ = write!(md, " {r}");
+    for line in crate::impact::sentences(s) {
+        let _ = write!(md, " {line}");
     }
     let _ = write!(md, "\n\n{rest}");
     md
