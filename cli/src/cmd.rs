@@ -354,6 +354,15 @@ pub fn det_check(path: &Path, seed: Option<u64>) -> Result<ExitCode> {
     }
 }
 
+/// The process's peak resident memory in bytes (`VmHWM`, Linux); `None`
+/// elsewhere.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 pub fn bench(path: Option<&Path>, runs: u32) -> Result<ExitCode> {
     let sc = match path {
         Some(p) => load(p)?,
@@ -389,6 +398,18 @@ pub fn bench(path: Option<&Path>, runs: u32) -> Result<ExitCode> {
         events as f64 / median / 1e6,
         sc.host_count(),
         ticks
+    );
+    // A run is one thread: its wall time is its CPU time, give or take
+    // what the machine's load takes from it.
+    let host_hours = sc.host_count() as f64 * sc.duration.as_secs_f64() / 3600.0;
+    println!(
+        "{:.1} M simulated host-hours per core-second ({:.0} M host-hours in {median:.3} s on one thread){}",
+        host_hours / median / 1e6,
+        host_hours / 1e6,
+        peak_memory().map_or(String::new(), |m| format!(
+            "; peak resident memory so far {:.0} MB",
+            m as f64 / 1e6
+        ))
     );
     let t0 = Instant::now();
     let full = sim::run(&sc, RunOptions::full(sc.seed));

@@ -229,6 +229,13 @@ const RULES: &[(&str, How)] = &[
         },
     ),
     (
+        "RAYON_NUM_THREADS=1 shakedown bench scenarios/bench/fleet-1m.toml --runs 3",
+        How::Manual {
+            why: BENCH_WHY,
+            check: "test -f scenarios/bench/fleet-1m.toml",
+        },
+    ),
+    (
         "just bench-live [ARGS]",
         How::Manual {
             why: BENCH_WHY,
