@@ -236,6 +236,13 @@ const RULES: &[(&str, How)] = &[
         },
     ),
     (
+        "RAYON_NUM_THREADS=1 shakedown bench scenarios/bench/fleet-10m.toml --runs 1",
+        How::Manual {
+            why: BENCH_WHY,
+            check: "test -f scenarios/bench/fleet-10m.toml",
+        },
+    ),
+    (
         "just bench-live [ARGS]",
         How::Manual {
             why: BENCH_WHY,

@@ -56,7 +56,7 @@ fn bad_autoscale_values_are_located_errors() {
         ("target_rps_per_host = -1\nmax_replicas = 8", "autoscale[0].target_rps_per_host", "positive"),
         ("target_utilization = 0.5\nmin_replicas = 0\nmax_replicas = 8", "autoscale[0].min_replicas", "HPAScaleToZero"),
         ("target_utilization = 0.5\nmin_replicas = 5\nmax_replicas = 4", "autoscale[0].max_replicas", "between min_replicas"),
-        ("target_utilization = 0.5\nmax_replicas = 3000000", "autoscale[0].max_replicas", "host limit"),
+        ("target_utilization = 0.5\nmax_replicas = 30000000", "autoscale[0].max_replicas", "host limit"),
         ("target_utilization = 0.5\nmax_replicas = 8\nsync_period = \"20s\"", "autoscale[0].sync_period", "whole number of ticks"),
         ("target_utilization = 0.5\nmax_replicas = 8\ntolerance = 1", "autoscale[0].tolerance", "[0, 1)"),
         (

@@ -127,6 +127,8 @@ const EXTREMES: &[&str] = &[
     "-9223372036854775808",
     "2000000",
     "2000001",
+    "20000000",
+    "20000001",
     "1000000",
     "4294967296",
     "\"0s\"",
@@ -380,7 +382,7 @@ fn check(text: &str, dir: &Path) -> Result<(), TestCaseError> {
                 "--print-resolved does not read back"
             );
             // Validation's magnitude bounds (sim/src/scenario/mod.rs).
-            prop_assert!(sc.host_count() <= 2_000_000);
+            prop_assert!(sc.host_count() <= 20_000_000);
             prop_assert!(sc.duration <= SimDuration::from_hours(24 * 366));
             prop_assert!(sc.tick >= SimDuration::from_secs(1));
             let bound = sc.traffic.rps_upper_bound() * sc.duration.as_secs_f64();

@@ -137,26 +137,49 @@ fn a_replay_whose_counts_cannot_be_represented_is_rejected() {
 // issue 14 item 2: the benchmark-sized fleet is what its name says, with the
 // fault catalogue on (its parse and round trip are checked above; it is too
 // big to run in a debug test).
+/// The benchmark fleets (issue 14 item 2): fleet-1m and ten times it,
+/// both 14 days with the fault catalogue on, fleet-10m the same roles,
+/// faults and policy as fleet-1m with every size and the traffic × 10.
 #[test]
-fn the_million_host_fleet_has_a_million_hosts_and_the_fault_catalogue() {
-    let f = repo().join("scenarios/bench/fleet-1m.toml");
-    let sc = Scenario::parse(&std::fs::read_to_string(&f).unwrap(), "fleet-1m.toml")
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(sc.host_count(), 1_000_000);
-    let toml = sc.to_toml();
-    for kind in [
-        "orphaned-containers",
-        "leaked-ports",
-        "kernel-panic",
-        "regression",
-    ] {
-        assert!(
-            toml.contains(&format!("kind = \"{kind}\"")),
-            "fleet-1m lacks a `{kind}` fault"
+fn the_benchmark_fleets_have_their_sizes_and_the_fault_catalogue() {
+    let parse = |name: &str| {
+        let f = repo().join(format!("scenarios/bench/{name}.toml"));
+        Scenario::parse(
+            &std::fs::read_to_string(&f).unwrap(),
+            &format!("{name}.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (one, ten) = (parse("fleet-1m"), parse("fleet-10m"));
+    assert_eq!(one.host_count(), 1_000_000);
+    assert_eq!(ten.host_count(), 10_000_000);
+    for sc in [&one, &ten] {
+        let toml = sc.to_toml();
+        for kind in [
+            "orphaned-containers",
+            "leaked-ports",
+            "kernel-panic",
+            "regression",
+        ] {
+            assert!(
+                toml.contains(&format!("kind = \"{kind}\"")),
+                "{} lacks a `{kind}` fault",
+                sc.name
+            );
+        }
+        assert_eq!(
+            sc.duration,
+            shakedown_sim::time::SimDuration::from_hours(14 * 24)
         );
     }
+    for (a, b) in one.fleet.roles.iter().zip(&ten.fleet.roles) {
+        assert_eq!((&a.name, 10 * a.hosts), (&b.name, b.hosts));
+    }
+    assert_eq!(one.faults, ten.faults);
+    assert_eq!(one.policy, ten.policy);
     assert_eq!(
-        sc.duration,
-        shakedown_sim::time::SimDuration::from_hours(14 * 24)
+        10.0 * one.traffic.peak_rps(),
+        ten.traffic.peak_rps(),
+        "traffic x 10"
     );
 }

@@ -16,8 +16,8 @@ pub const MAX_BACKOFF: SimDuration = SimDuration::from_hours(24);
 /// any run the simulator accepts (at most a year).
 pub const MAX_RESTARTS: i64 = 1_000_000;
 
-/// The largest `max_replicas` of one role: the fleet's 2,000,000-host limit.
-pub const MAX_REPLICAS: i64 = 2_000_000;
+/// The largest `max_replicas` of one role: the fleet's host limit.
+pub const MAX_REPLICAS: i64 = super::MAX_HOSTS as i64;
 
 /// The HPA's own bounds (`pkg/apis/autoscaling/validation`): a
 /// stabilisation window of at most an hour, a policy period of at most 30

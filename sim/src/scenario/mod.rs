@@ -445,10 +445,10 @@ fn validate(
                 ),
             ));
         }
-        if r.hosts < 1 || r.hosts > 2_000_000 {
+        if r.hosts < 1 || r.hosts > MAX_HOSTS as i64 {
             return Err(c.err(
                 &f("hosts"),
-                format!("must be between 1 and 2000000, got {}", r.hosts),
+                format!("must be between 1 and {MAX_HOSTS}, got {}", r.hosts),
             ));
         }
         let zones = r.zones.unwrap_or_else(|| vec!["zone-a".to_string()]);
@@ -492,10 +492,10 @@ fn validate(
             mix: validate_mix(c, i, r.mix)?,
         });
     }
-    if total_hosts > 2_000_000 {
+    if total_hosts > MAX_HOSTS as i64 {
         return Err(c.err(
             "fleet.roles",
-            format!("at most 2000000 hosts in all, got {total_hosts}"),
+            format!("at most {MAX_HOSTS} hosts in all, got {total_hosts}"),
         ));
     }
     if share_sum <= 0.0 {
@@ -685,6 +685,10 @@ pub const MAX_TRAFFIC_SHARE: f64 = 1e12;
 
 /// The most zones one role may list.
 pub const MAX_ZONES_PER_ROLE: usize = 1_000;
+
+/// The most hosts a fleet may have, in all (the 10-million-host benchmark
+/// fleet with room to spare; host ids and per-state counts are `u32`).
+pub const MAX_HOSTS: u32 = 20_000_000;
 
 /// The most requests a run may offer: 2^53, the largest count an `f64`
 /// (rates, shares, Poisson draws) still holds exactly. Counts are `u64`, but
