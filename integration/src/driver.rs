@@ -45,7 +45,7 @@
 //! by intended send time (requests after the last tick are one last row),
 //! so they sum to the summary's totals.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget};
 use shakedown_sim::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
 use shakedown_sim::record::{AuditEvent, AuditKind, RestartStats, RunRecord, TickRow};
 pub use shakedown_sim::record::{DroppedRequest, FaultRecord, LatencyMs, LiveSummary, MoveRecord};
-use shakedown_sim::restart::{Backoff, Decision as RestartDecision};
+use shakedown_sim::restart::{Backoff, Decision as RestartDecision, Tally};
 use shakedown_sim::rollout::{
     AuditLog, End, EnvFacts, Environment, HostRef, Picker, Rollout, RunOptions,
 };
@@ -264,18 +264,9 @@ struct State {
     move_seq: u64,
     containers_started: u64,
     backend_seq: u64,
-    /// What `[fleet.restart]` did (`summary.restarts`).
-    restarts: RestartTally,
-}
-
-/// What the restart policy did to the live replicas, as it happens: the
-/// simulator's tally, by slot (group, index).
-#[derive(Default)]
-struct RestartTally {
-    restarts: u64,
-    looped: BTreeSet<(usize, u32)>,
-    given_up: BTreeSet<(usize, u32)>,
-    backoff_ms: u64,
+    /// What `[fleet.restart]` did (`summary.restarts`), by slot (group,
+    /// index).
+    restarts: Tally<(usize, u32)>,
 }
 
 struct GroupCtx {
@@ -723,17 +714,13 @@ impl Ctx {
             *entry = (epoch, Backoff::default());
         }
         let kind = policy.policy.as_str();
-        let (decision, why) = match entry.1.on_crash(policy, t) {
+        let decided = entry.1.on_crash(policy, t);
+        let end = SimTime::ZERO + self.sc.duration;
+        lock(&self.state)
+            .restarts
+            .record((group, index), decided, t, end);
+        let (decision, why) = match decided {
             RestartDecision::Restart { after, n } => {
-                let end = SimTime::ZERO + self.sc.duration;
-                let waited = (t + after).min(end).saturating_since(t);
-                let mut st = lock(&self.state);
-                st.restarts.restarts += 1;
-                if !after.is_zero() {
-                    st.restarts.looped.insert((group, index));
-                    st.restarts.backoff_ms += waited.as_millis();
-                }
-                drop(st);
                 let why = if after.is_zero() {
                     format!("{id} down; restart policy {kind}: restart {n} at once")
                 } else {
@@ -745,7 +732,6 @@ impl Ctx {
             }
             RestartDecision::GiveUp => {
                 let mut st = lock(&self.state);
-                st.restarts.given_up.insert((group, index));
                 let s = Self::slot_mut(&mut st, group, index);
                 if s.epoch == epoch && s.state == SlotState::Restarting {
                     s.state = SlotState::Crashed;
@@ -764,14 +750,7 @@ impl Ctx {
     /// What `[fleet.restart]` did over the run (`None` without one).
     fn restart_stats(&self, st: &State) -> Option<RestartStats> {
         let p = self.sc.fleet.restart.as_ref()?;
-        let t = &st.restarts;
-        Some(RestartStats {
-            policy: p.policy.as_str().to_string(),
-            restarts: t.restarts,
-            hosts_in_crash_loop: t.looped.len() as u64,
-            backoff_host_s: t.backoff_ms as f64 / 1000.0,
-            hosts_given_up: t.given_up.len() as u64,
-        })
+        Some(st.restarts.stats(p))
     }
 
     /// Restarts a replica that failed its health checks (if it exited) and
@@ -1441,7 +1420,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
             move_seq: 0,
             containers_started: 0,
             backend_seq: 0,
-            restarts: RestartTally::default(),
+            restarts: Tally::default(),
         }),
         groups,
         phase: PhaseTag::new(PHASE_BASELINE),

@@ -30,8 +30,10 @@
 //! A pure state machine: time is passed in, no randomness (the kubelet's
 //! jitter is off by default and not modelled).
 
+use crate::record::RestartStats;
 use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 /// Which crashed containers are restarted (Docker's `--restart`, Swarm's
 /// `--restart-condition`, a pod's `restartPolicy`).
@@ -166,6 +168,57 @@ impl Backoff {
         Decision::Restart {
             after,
             n: self.restarts,
+        }
+    }
+}
+
+/// What a restart policy did over a run, as it happens, per host of key
+/// `K` (the simulator's host id, live mode's slot): `summary.restarts`.
+#[derive(Clone, Debug)]
+pub struct Tally<K> {
+    restarts: u64,
+    looped: BTreeSet<K>,
+    given_up: BTreeSet<K>,
+    backoff_ms: u64,
+}
+
+impl<K: Ord> Default for Tally<K> {
+    fn default() -> Self {
+        Tally {
+            restarts: 0,
+            looped: BTreeSet::new(),
+            given_up: BTreeSet::new(),
+            backoff_ms: 0,
+        }
+    }
+}
+
+impl<K: Ord> Tally<K> {
+    /// Host `k` crashed at `t` and the policy decided `d`; a back-off is
+    /// counted up to `end`, the run's end.
+    pub fn record(&mut self, k: K, d: Decision, t: SimTime, end: SimTime) {
+        match d {
+            Decision::Restart { after, .. } => {
+                self.restarts += 1;
+                if !after.is_zero() {
+                    self.looped.insert(k);
+                    self.backoff_ms += (t + after).min(end).saturating_since(t).as_millis();
+                }
+            }
+            Decision::GiveUp => {
+                self.given_up.insert(k);
+            }
+        }
+    }
+
+    /// The summary's figures under policy `p`.
+    pub fn stats(&self, p: &RestartPolicy) -> RestartStats {
+        RestartStats {
+            policy: p.policy.as_str().to_string(),
+            restarts: self.restarts,
+            hosts_in_crash_loop: self.looped.len() as u64,
+            backoff_host_s: self.backoff_ms as f64 / 1000.0,
+            hosts_given_up: self.given_up.len() as u64,
         }
     }
 }

@@ -195,18 +195,9 @@ pub struct World<'s> {
     /// Crash-loop back-off per host (`[fleet.restart]`), since it arrived
     /// on its version.
     backoffs: BTreeMap<u32, Backoff>,
-    restarts: RestartTally,
+    restarts: crate::restart::Tally<u32>,
     /// Hosts an autoscaler brought up on the old version.
     provisioned_old: BTreeSet<u32>,
-}
-
-/// What the restart policy did, as it happens (`summary.restarts`).
-#[derive(Default)]
-struct RestartTally {
-    restarts: u64,
-    looped: BTreeSet<u32>,
-    given_up: BTreeSet<u32>,
-    backoff_ms: u64,
 }
 
 /// Runs a scenario to the end and returns its record, with the chaos its
@@ -439,7 +430,7 @@ impl<'s> World<'s> {
             chaos: Vec::new(),
             hits: vec![Vec::new(); sc.faults.len()],
             backoffs: BTreeMap::new(),
-            restarts: RestartTally::default(),
+            restarts: crate::restart::Tally::default(),
             provisioned_old: BTreeSet::new(),
             shares,
             min_ready,
@@ -495,14 +486,7 @@ impl<'s> World<'s> {
     /// What the restart policy did (`None` without `[fleet.restart]`).
     fn restart_stats(&self) -> Option<RestartStats> {
         let p = self.sc.fleet.restart.as_ref()?;
-        let t = &self.restarts;
-        Some(RestartStats {
-            policy: p.policy.as_str().to_string(),
-            restarts: t.restarts,
-            hosts_in_crash_loop: t.looped.len() as u64,
-            backoff_host_s: t.backoff_ms as f64 / 1000.0,
-            hosts_given_up: t.given_up.len() as u64,
-        })
+        Some(self.restarts.stats(p))
     }
 
     /// Schedules chaos faults (live mode's `[[live.chaos]]` schedule).
@@ -1196,15 +1180,11 @@ impl World<'_> {
             );
             return self.crash(now, h, Some(restart_time), HostEv::Restarted);
         };
-        let why = match self.backoffs.entry(h).or_default().on_crash(policy, now) {
+        let decision = self.backoffs.entry(h).or_default().on_crash(policy, now);
+        self.restarts
+            .record(h, decision, now, SimTime::ZERO + sc.duration);
+        let why = match decision {
             Decision::Restart { after, n } => {
-                self.restarts.restarts += 1;
-                if !after.is_zero() {
-                    self.restarts.looped.insert(h);
-                    let end = SimTime::ZERO + sc.duration;
-                    let waited = (now + after).min(end).saturating_since(now);
-                    self.restarts.backoff_ms += waited.as_millis();
-                }
                 self.crash(now, h, Some(after + restart_time), HostEv::Restarted);
                 if after.is_zero() {
                     format!(
@@ -1219,7 +1199,6 @@ impl World<'_> {
                 }
             }
             Decision::GiveUp => {
-                self.restarts.given_up.insert(h);
                 self.crash(now, h, None, HostEv::Restarted);
                 format!(
                     "container crashed; restart policy {}: not restarted",
@@ -1483,17 +1462,15 @@ impl World<'_> {
         let mut longest = SimDuration::ZERO;
         for h in hosts {
             self.hit(rule, h);
-            match self.backoffs.entry(h).or_default().on_crash(policy, now) {
+            let decision = self.backoffs.entry(h).or_default().on_crash(policy, now);
+            self.restarts.record(h, decision, now, end);
+            match decision {
                 Decision::Restart { after, .. } => {
-                    self.restarts.restarts += 1;
                     if after.is_zero() {
                         at_once += 1;
                     } else {
                         backed_off += 1;
                         longest = longest.max(after);
-                        self.restarts.looped.insert(h);
-                        let waited = (now + after).min(end).saturating_since(now);
-                        self.restarts.backoff_ms += waited.as_millis();
                     }
                     // After the back-off the container starts and takes the
                     // fault's own recovery time to serve again.
@@ -1501,7 +1478,6 @@ impl World<'_> {
                 }
                 Decision::GiveUp => {
                     left += 1;
-                    self.restarts.given_up.insert(h);
                     self.crash(now, h, None, HostEv::Restarted);
                 }
             }
