@@ -750,7 +750,7 @@ impl Ctx {
     /// What `[fleet.restart]` did over the run (`None` without one).
     fn restart_stats(&self, st: &State) -> Option<RestartStats> {
         let p = self.sc.fleet.restart.as_ref()?;
-        Some(st.restarts.stats(p))
+        Some(RestartStats::of(p, &st.restarts))
     }
 
     /// Restarts a replica that failed its health checks (if it exited) and

@@ -155,6 +155,22 @@ pub struct RestartStats {
     pub hosts_given_up: u64,
 }
 
+impl RestartStats {
+    /// The summary's figures of what `policy` did over a run.
+    pub fn of<K: Ord>(
+        policy: &crate::restart::RestartPolicy,
+        t: &crate::restart::Tally<K>,
+    ) -> Self {
+        RestartStats {
+            policy: policy.policy.as_str().to_string(),
+            restarts: t.restarts(),
+            hosts_in_crash_loop: t.hosts_in_crash_loop(),
+            backoff_host_s: t.backoff_host_s(),
+            hosts_given_up: t.hosts_given_up(),
+        }
+    }
+}
+
 /// What the autoscalers did over a run (`summary.autoscale`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AutoscaleStats {

@@ -30,7 +30,6 @@
 //! A pure state machine: time is passed in, no randomness (the kubelet's
 //! jitter is off by default and not modelled).
 
-use crate::record::RestartStats;
 use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -211,15 +210,24 @@ impl<K: Ord> Tally<K> {
         }
     }
 
-    /// The summary's figures under policy `p`.
-    pub fn stats(&self, p: &RestartPolicy) -> RestartStats {
-        RestartStats {
-            policy: p.policy.as_str().to_string(),
-            restarts: self.restarts,
-            hosts_in_crash_loop: self.looped.len() as u64,
-            backoff_host_s: self.backoff_ms as f64 / 1000.0,
-            hosts_given_up: self.given_up.len() as u64,
-        }
+    /// Restarts so far.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// Distinct hosts that waited in a back-off at least once.
+    pub fn hosts_in_crash_loop(&self) -> u64 {
+        self.looped.len() as u64
+    }
+
+    /// Host-seconds waited in back-off within the run.
+    pub fn backoff_host_s(&self) -> f64 {
+        self.backoff_ms as f64 / 1000.0
+    }
+
+    /// Distinct hosts the policy left down.
+    pub fn hosts_given_up(&self) -> u64 {
+        self.given_up.len() as u64
     }
 }
 

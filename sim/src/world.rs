@@ -486,7 +486,7 @@ impl<'s> World<'s> {
     /// What the restart policy did (`None` without `[fleet.restart]`).
     fn restart_stats(&self) -> Option<RestartStats> {
         let p = self.sc.fleet.restart.as_ref()?;
-        Some(self.restarts.stats(p))
+        Some(RestartStats::of(p, &self.restarts))
     }
 
     /// Schedules chaos faults (live mode's `[[live.chaos]]` schedule).
