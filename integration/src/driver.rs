@@ -56,7 +56,7 @@ use shakedown_sim::chaos::{self, Fault, FaultKind, FaultTarget};
 use shakedown_sim::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, ZoneView};
 use shakedown_sim::record::{AuditEvent, AuditKind, RestartStats, RunRecord, TickRow};
 pub use shakedown_sim::record::{DroppedRequest, FaultRecord, LatencyMs, LiveSummary, MoveRecord};
-use shakedown_sim::restart::{Backoff, Decision as RestartDecision, Tally};
+use shakedown_sim::restart::{Decision as RestartDecision, Restarts};
 use shakedown_sim::rollout::{
     AuditLog, End, EnvFacts, Environment, HostRef, Picker, Rollout, RunOptions,
 };
@@ -264,9 +264,9 @@ struct State {
     move_seq: u64,
     containers_started: u64,
     backend_seq: u64,
-    /// What `[fleet.restart]` did (`summary.restarts`), by slot (group,
-    /// index).
-    restarts: Tally<(usize, u32)>,
+    /// Crash-loop back-off per slot (group, index) since it arrived on its
+    /// version, and what `[fleet.restart]` did (`summary.restarts`).
+    restarts: Restarts<(usize, u32)>,
 }
 
 struct GroupCtx {
@@ -601,11 +601,8 @@ impl Ctx {
     /// detection delay is taken out of the router and restarted.
     async fn prober(self: Arc<Self>, group: usize) {
         let mut failing: BTreeMap<String, Instant> = BTreeMap::new();
-        // Per slot: restarts so far, and with `[fleet.restart]` its
-        // crash-loop back-off since the slot arrived on its version (the
-        // epoch of that move).
+        // Restarts per slot, without `[fleet.restart]` (the fixed back-off).
         let mut restarts: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut backoffs: BTreeMap<u32, (u64, Backoff)> = BTreeMap::new();
         let mut recoveries = JoinSet::new();
         let interval = self.spec.probe_interval;
         let timeout = interval.max(Duration::from_millis(250));
@@ -669,13 +666,9 @@ impl Ctx {
                     .remove_backend_with(&b.id, no_drain())
                     .await;
                 self.apply_weights(group, None);
-                let Some((n, backoff)) = self.restart_decision(
-                    t,
-                    (group, index, epoch),
-                    &b.id,
-                    &mut restarts,
-                    &mut backoffs,
-                ) else {
+                let Some((n, backoff)) =
+                    self.restart_decision(t, (group, index, epoch), &b.id, &mut restarts)
+                else {
                     continue;
                 };
                 recoveries.spawn(self.clone().recover(group, index, epoch, b, n, backoff));
@@ -693,15 +686,15 @@ impl Ctx {
     /// (`shakedown_sim::restart`: the kubelet's CrashLoopBackOff, Docker's
     /// restart count), its back-off on the scenario clock and measured from
     /// the detection; the slot's back-off starts over when it moves to
-    /// another version, as a new container's does. Without it a replica is
-    /// restarted after 100 ms doubling to 5 s, and never given up.
+    /// another version (`move_host`), as a new container's does. Without it
+    /// a replica is restarted after 100 ms doubling to 5 s, and never given
+    /// up.
     fn restart_decision(
         &self,
         t: SimTime,
         (group, index, epoch): (usize, u32, u64),
         id: &str,
         restarts: &mut BTreeMap<u32, u32>,
-        backoffs: &mut BTreeMap<u32, (u64, Backoff)>,
     ) -> Option<(u32, Duration)> {
         let Some(policy) = &self.sc.fleet.restart else {
             let n = restarts.entry(index).or_insert(0);
@@ -709,16 +702,11 @@ impl Ctx {
             let wait = Duration::from_millis(100u64 << (*n).min(6)).min(Duration::from_secs(5));
             return Some((*n, wait));
         };
-        let entry = backoffs.entry(index).or_insert((epoch, Backoff::default()));
-        if entry.0 != epoch {
-            *entry = (epoch, Backoff::default());
-        }
         let kind = policy.policy.as_str();
-        let decided = entry.1.on_crash(policy, t);
         let end = SimTime::ZERO + self.sc.duration;
-        lock(&self.state)
+        let decided = lock(&self.state)
             .restarts
-            .record((group, index), decided, t, end);
+            .on_crash((group, index), policy, t, end);
         let (decision, why) = match decided {
             RestartDecision::Restart { after, n } => {
                 let why = if after.is_zero() {
@@ -1204,8 +1192,10 @@ impl Environment for LiveFleet<'_> {
         let mut st = lock(&ctx.state);
         st.move_seq += 1;
         let seq = st.move_seq;
+        let index = st.slots[h.id as usize].index;
+        // A new container of the other version: its back-off starts over.
+        st.restarts.forget(&(h.group, index));
         let s = &mut st.slots[h.id as usize];
-        let index = s.index;
         s.epoch += 1;
         s.moved_seq = seq;
         s.cohort = to;
@@ -1420,7 +1410,7 @@ pub async fn run_live(sc: &Scenario, spec: &LiveSpec, mut opts: LiveOptions) -> 
             move_seq: 0,
             containers_started: 0,
             backend_seq: 0,
-            restarts: Tally::default(),
+            restarts: Restarts::default(),
         }),
         groups,
         phase: PhaseTag::new(PHASE_BASELINE),

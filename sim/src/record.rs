@@ -157,9 +157,9 @@ pub struct RestartStats {
 
 impl RestartStats {
     /// The summary's figures of what `policy` did over a run.
-    pub fn of<K: Ord>(
+    pub fn of<K: Ord + Copy>(
         policy: &crate::restart::RestartPolicy,
-        t: &crate::restart::Tally<K>,
+        t: &crate::restart::Restarts<K>,
     ) -> Self {
         RestartStats {
             policy: policy.policy.as_str().to_string(),

@@ -32,7 +32,7 @@
 
 use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which crashed containers are restarted (Docker's `--restart`, Swarm's
 /// `--restart-condition`, a pod's `restartPolicy`).
@@ -171,19 +171,22 @@ impl Backoff {
     }
 }
 
-/// What a restart policy did over a run, as it happens, per host of key
-/// `K` (the simulator's host id, live mode's slot): `summary.restarts`.
+/// Every host's crash-loop back-off and what the restart policy did over a
+/// run (`summary.restarts`), per host of key `K` (the simulator's host id,
+/// live mode's slot): the one place a crash is decided and counted.
 #[derive(Clone, Debug)]
-pub struct Tally<K> {
+pub struct Restarts<K> {
+    backoffs: BTreeMap<K, Backoff>,
     restarts: u64,
     looped: BTreeSet<K>,
     given_up: BTreeSet<K>,
     backoff_ms: u64,
 }
 
-impl<K: Ord> Default for Tally<K> {
+impl<K: Ord> Default for Restarts<K> {
     fn default() -> Self {
-        Tally {
+        Restarts {
+            backoffs: BTreeMap::new(),
             restarts: 0,
             looped: BTreeSet::new(),
             given_up: BTreeSet::new(),
@@ -192,10 +195,11 @@ impl<K: Ord> Default for Tally<K> {
     }
 }
 
-impl<K: Ord> Tally<K> {
-    /// Host `k` crashed at `t` and the policy decided `d`; a back-off is
-    /// counted up to `end`, the run's end.
-    pub fn record(&mut self, k: K, d: Decision, t: SimTime, end: SimTime) {
+impl<K: Ord + Copy> Restarts<K> {
+    /// Host `k`'s container crashed at `t`: what `p` decides, counted (a
+    /// back-off up to `end`, the run's end).
+    pub fn on_crash(&mut self, k: K, p: &RestartPolicy, t: SimTime, end: SimTime) -> Decision {
+        let d = self.backoffs.entry(k).or_default().on_crash(p, t);
         match d {
             Decision::Restart { after, .. } => {
                 self.restarts += 1;
@@ -208,6 +212,13 @@ impl<K: Ord> Tally<K> {
                 self.given_up.insert(k);
             }
         }
+        d
+    }
+
+    /// Host `k` runs a new container (another version, a replacement): its
+    /// back-off starts over.
+    pub fn forget(&mut self, k: &K) {
+        self.backoffs.remove(k);
     }
 
     /// Restarts so far.

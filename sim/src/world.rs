@@ -25,7 +25,7 @@ use crate::protocol::{Cohort, CohortView, EndpointSample, GroupView, Sample, Zon
 use crate::record::FaultHits;
 use crate::record::RestartStats;
 use crate::record::{AuditKind, RunRecord, TickRow};
-use crate::restart::{Backoff, Decision};
+use crate::restart::Decision;
 use crate::rng::{Rng, Streams};
 pub use crate::rollout::RunOptions;
 use crate::rollout::{
@@ -193,9 +193,8 @@ pub struct World<'s> {
     /// (ms); 0 for the policy's actions, taken at the tick.
     into_tick_ms: u64,
     /// Crash-loop back-off per host (`[fleet.restart]`), since it arrived
-    /// on its version.
-    backoffs: BTreeMap<u32, Backoff>,
-    restarts: crate::restart::Tally<u32>,
+    /// on its version, and what the policy did.
+    restarts: crate::restart::Restarts<u32>,
     /// Hosts an autoscaler brought up on the old version.
     provisioned_old: BTreeSet<u32>,
 }
@@ -429,8 +428,7 @@ impl<'s> World<'s> {
             outage_noted: None,
             chaos: Vec::new(),
             hits: vec![Vec::new(); sc.faults.len()],
-            backoffs: BTreeMap::new(),
-            restarts: crate::restart::Tally::default(),
+            restarts: crate::restart::Restarts::default(),
             provisioned_old: BTreeSet::new(),
             shares,
             min_ready,
@@ -753,7 +751,7 @@ impl<'s> World<'s> {
             HostEv::FaultLater(rule) => self.fault_later(now, h, rule as usize, log),
             HostEv::Panic(rule) => self.panic(now, h, rule as usize, log),
             HostEv::Replaced => {
-                self.backoffs.remove(&h);
+                self.restarts.forget(&h);
                 let host = &mut self.hosts[h as usize];
                 host.err = 0.0;
                 let reason = "auto-replacement: a fresh host serves in its place";
@@ -1180,10 +1178,8 @@ impl World<'_> {
             );
             return self.crash(now, h, Some(restart_time), HostEv::Restarted);
         };
-        let decision = self.backoffs.entry(h).or_default().on_crash(policy, now);
-        self.restarts
-            .record(h, decision, now, SimTime::ZERO + sc.duration);
-        let why = match decision {
+        let end = SimTime::ZERO + sc.duration;
+        let why = match self.restarts.on_crash(h, policy, now, end) {
             Decision::Restart { after, n } => {
                 self.crash(now, h, Some(after + restart_time), HostEv::Restarted);
                 if after.is_zero() {
@@ -1462,9 +1458,7 @@ impl World<'_> {
         let mut longest = SimDuration::ZERO;
         for h in hosts {
             self.hit(rule, h);
-            let decision = self.backoffs.entry(h).or_default().on_crash(policy, now);
-            self.restarts.record(h, decision, now, end);
-            match decision {
+            match self.restarts.on_crash(h, policy, now, end) {
                 Decision::Restart { after, .. } => {
                     if after.is_zero() {
                         at_once += 1;
@@ -1542,7 +1536,7 @@ impl Environment for World<'_> {
 
     fn move_host(&mut self, now: SimTime, h: HostRef, to: Cohort) {
         // A new version is a new container: its back-off starts over.
-        self.backoffs.remove(&h.id);
+        self.restarts.forget(&h.id);
         self.picker.put(h.group, h.zone, h.id, to);
         let host = &mut self.hosts[h.id as usize];
         host.epoch += 1;
