@@ -314,6 +314,7 @@ pub fn compare(sc: &Scenario, sim: &RunRecord, live: &RunRecord, tol: Tolerances
 
     let tick_s = sc.tick.as_secs_f64();
     let moving = |r: &TickRow| r.upgrading + r.restarting + r.provisioning;
+    let detection = detection_delay(live);
     let timings = vec![
         Timing {
             field: "change.drain",
@@ -334,8 +335,9 @@ pub fn compare(sc: &Scenario, sim: &RunRecord, live: &RunRecord, tol: Tolerances
             field: "fleet.detection_delay",
             what: "from a chaos fault to its replica's detection",
             scenario_s: sc.fleet.detection_delay.as_secs_f64(),
-            sim_s: detection_delay(live).map(|_| sc.fleet.detection_delay.as_secs_f64()),
-            live_s: detection_delay(live),
+            // The simulator's delay is the scenario's, by construction.
+            sim_s: detection.map(|_| sc.fleet.detection_delay.as_secs_f64()),
+            live_s: detection,
         },
     ];
 
@@ -400,8 +402,17 @@ pub fn compare(sc: &Scenario, sim: &RunRecord, live: &RunRecord, tol: Tolerances
 /// detection delay, to the millisecond; with the scenario lines that say
 /// so. `None` if live measured neither the drain nor the moves.
 pub fn with_measured_timings(sc: &Scenario, s: &SideBySide) -> Option<(Scenario, String)> {
-    let (drain, moving) = (s.timings[0].live_s?, s.timings[1].live_s?);
-    let detection = s.timings.get(2).and_then(|t| t.live_s);
+    let live = |field: &str| {
+        s.timings
+            .iter()
+            .find(|t| t.field == field)
+            .and_then(|t| t.live_s)
+    };
+    let (drain, moving) = (
+        live("change.drain")?,
+        live("change.install_time + change.restart_time")?,
+    );
+    let detection = live("fleet.detection_delay");
     let ms = |x: f64| SimDuration::from_millis((x * 1000.0).round() as u64);
     let mut m = sc.clone();
     // A drain shorter than a tick reads as 0 from the rows: a drained
