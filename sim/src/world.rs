@@ -895,9 +895,20 @@ impl<'s> World<'s> {
 struct Profiles {
     /// (role, attribute set) → profile id.
     ids: BTreeMap<(usize, Vec<(String, String)>), u16>,
+    /// (role, the mixed values a host takes, as one mixed-radix number) →
+    /// profile id: the same answer as `ids` without building the set, for
+    /// every host after the first of its profile.
+    by_choice: BTreeMap<(usize, u64), u16>,
     /// Per profile: the role name and its attributes as either cohort sees them.
     attrs: Vec<(usize, [BTreeMap<String, String>; 2])>,
+    /// Per profile and cohort, its panic and crash hazards
+    /// ([`Faults::panic_hazards`]: they depend on the role and attributes
+    /// alone), found once.
+    hazards: Vec<[Option<Hazards>; 2]>,
 }
+
+/// (rule, mean time to the crash, recovery) per hazard of a host.
+type Hazards = Vec<(usize, SimDuration, Option<SimDuration>)>;
 
 /// Low-discrepancy fractions per mixed attribute: host `i` of a role takes
 /// each mixed value in proportion to its share, spread evenly over the role.
@@ -908,33 +919,60 @@ const MIX_ALPHA: [f64; 4] = [
     0.682_327_803_828_019_3,
 ];
 
+/// Which value (by index) host `i` of a role takes for its `k`-th mixed
+/// attribute: the last one unless an earlier share covers it.
+fn mix_choice(k: usize, values: &BTreeMap<String, f64>, i: u32) -> usize {
+    let u = ((i as f64 + 0.5) * MIX_ALPHA[k % 4] + 0.31 * (k / 4) as f64).fract();
+    let mut acc = 0.0;
+    for (j, share) in values.values().enumerate() {
+        acc += share;
+        if u < acc {
+            return j;
+        }
+    }
+    values.len().saturating_sub(1)
+}
+
 fn profile_of(p: &mut Profiles, ri: usize, role: &crate::scenario::Role, i: u32) -> u16 {
+    let choices: Vec<usize> = role
+        .mix
+        .values()
+        .enumerate()
+        .map(|(k, values)| mix_choice(k, values, i))
+        .collect();
+    // The choices as one number (None if it would not fit a u64).
+    let key = choices
+        .iter()
+        .zip(role.mix.values())
+        .try_fold((0u64, 1u64), |(key, radix), (&c, values)| {
+            let key = key.checked_add((c as u64).checked_mul(radix)?)?;
+            Some((key, radix.checked_mul(values.len().max(1) as u64)?))
+        })
+        .map(|(key, _)| key);
+    if let Some(&id) = key.and_then(|key| p.by_choice.get(&(ri, key))) {
+        return id;
+    }
     let mut set: Vec<(String, String)> = role
         .attributes
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for (k, (attr, values)) in role.mix.iter().enumerate() {
-        let u = ((i as f64 + 0.5) * MIX_ALPHA[k % 4] + 0.31 * (k / 4) as f64).fract();
-        let mut acc = 0.0;
-        let mut chosen = values.keys().next_back().cloned().unwrap_or_default();
-        for (v, share) in values {
-            acc += share;
-            if u < acc {
-                chosen = v.clone();
-                break;
-            }
-        }
+    for ((attr, values), c) in role.mix.iter().zip(choices) {
+        let chosen = values.keys().nth(c).cloned().unwrap_or_default();
         set.retain(|(a, _)| a != attr);
         set.push((attr.clone(), chosen));
     }
     set.sort();
     let next = p.attrs.len() as u16;
-    *p.ids.entry((ri, set.clone())).or_insert_with(|| {
+    let id = *p.ids.entry((ri, set.clone())).or_insert_with(|| {
         let base: BTreeMap<String, String> = set.into_iter().collect();
         p.attrs.push((ri, [base.clone(), base]));
         next
-    })
+    });
+    if let Some(key) = key {
+        p.by_choice.insert((ri, key), id);
+    }
+    id
 }
 
 impl World<'_> {
@@ -1105,7 +1143,22 @@ impl World<'_> {
         if self.hosts[h as usize].armed || self.hosts[h as usize].state != HostState::Serving {
             return;
         }
-        let hazards = self.with_facts(h, |f, facts| f.panic_hazards(facts));
+        let (profile, c) = {
+            let host = &self.hosts[h as usize];
+            (host.profile as usize, ci(host.cohort))
+        };
+        if self.profiles.hazards.len() <= profile {
+            self.profiles
+                .hazards
+                .resize_with(profile + 1, Default::default);
+        }
+        if self.profiles.hazards[profile][c].is_none() {
+            let found = self.with_facts(h, |f, facts| f.panic_hazards(facts));
+            self.profiles.hazards[profile][c] = Some(found);
+        }
+        let hazards = self.profiles.hazards[profile][c]
+            .as_deref()
+            .unwrap_or_default();
         if hazards.is_empty() {
             return;
         }
@@ -1115,7 +1168,7 @@ impl World<'_> {
         host.arms = host.arms.wrapping_add(1);
         // The earliest of the independent hazards fires.
         let mut first: Option<(SimDuration, usize)> = None;
-        for (rule, mean, _) in hazards {
+        for &(rule, mean, _) in hazards {
             let d = SimDuration::from_millis_f64(
                 self.faults
                     .rng(rule, h, n)
