@@ -77,29 +77,146 @@ impl Streams {
     pub fn stream(&self, concern: &str) -> Rng {
         let mut inner = ChaCha8Rng::from_seed(self.key());
         inner.set_stream(stream_id(concern));
-        Rng { inner }
+        Rng {
+            inner: Inner::Full(inner),
+        }
     }
 
     /// The generator for one key within a concern (random access). Each key
     /// owns 2^20 words (4 MiB) of the concern's stream: far more than one
     /// key ever draws.
+    ///
+    /// Most keys draw a handful of numbers (one restart time, one coin), so
+    /// the first 16 words are one ChaCha8 block computed on the spot
+    /// ([`chacha8_block`]); only a key that draws more gets the full
+    /// generator, seeked to the word after them. The words are
+    /// `ChaCha8Rng`'s, word for word (a test checks it).
     pub fn keyed(&self, concern: &str, key: u64) -> Rng {
-        let mut inner = ChaCha8Rng::from_seed(self.key());
-        inner.set_stream(stream_id(concern));
-        inner.set_word_pos((key as u128) << 20);
-        Rng { inner }
+        let seed = self.key();
+        let stream = stream_id(concern);
+        // Word `key << 20` starts block `key << 16`.
+        let block = key << 16;
+        let mut words = [0u32; 8];
+        for (w, b) in words.iter_mut().zip(seed.chunks_exact(4)) {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Rng {
+            inner: Inner::Block {
+                seed,
+                stream,
+                block,
+                words: chacha8_block(&words, stream, block),
+                next: 0,
+            },
+        }
     }
+}
+
+/// The ChaCha quarter round on words `a`, `b`, `c`, `d` of the state.
+#[inline(always)]
+fn quarter_round(x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+    x[a] = x[a].wrapping_add(x[b]);
+    x[d] = (x[d] ^ x[a]).rotate_left(16);
+    x[c] = x[c].wrapping_add(x[d]);
+    x[b] = (x[b] ^ x[c]).rotate_left(12);
+    x[a] = x[a].wrapping_add(x[b]);
+    x[d] = (x[d] ^ x[a]).rotate_left(8);
+    x[c] = x[c].wrapping_add(x[d]);
+    x[b] = (x[b] ^ x[c]).rotate_left(7);
+}
+
+/// Block `block` of the ChaCha8 keystream with key `key` and stream id
+/// `stream`, laid out as `rand_chacha` lays it out (Bernstein's original
+/// ChaCha: a 64-bit block counter, then the 64-bit stream id).
+fn chacha8_block(key: &[u32; 8], stream: u64, block: u64) -> [u32; 16] {
+    let input = [
+        0x6170_7865,
+        0x3320_646e,
+        0x7962_2d32,
+        0x6b20_6574,
+        key[0],
+        key[1],
+        key[2],
+        key[3],
+        key[4],
+        key[5],
+        key[6],
+        key[7],
+        block as u32,
+        (block >> 32) as u32,
+        stream as u32,
+        (stream >> 32) as u32,
+    ];
+    let mut x = input;
+    // Eight rounds: four double rounds (columns, then diagonals).
+    for _ in 0..4 {
+        quarter_round(&mut x, 0, 4, 8, 12);
+        quarter_round(&mut x, 1, 5, 9, 13);
+        quarter_round(&mut x, 2, 6, 10, 14);
+        quarter_round(&mut x, 3, 7, 11, 15);
+        quarter_round(&mut x, 0, 5, 10, 15);
+        quarter_round(&mut x, 1, 6, 11, 12);
+        quarter_round(&mut x, 2, 7, 8, 13);
+        quarter_round(&mut x, 3, 4, 9, 14);
+    }
+    for (o, i) in x.iter_mut().zip(input) {
+        *o = o.wrapping_add(i);
+    }
+    x
 }
 
 /// A ChaCha8 generator with the samplers the simulator needs.
 #[derive(Clone, Debug)]
 pub struct Rng {
-    inner: ChaCha8Rng,
+    inner: Inner,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    Full(ChaCha8Rng),
+    /// A keyed generator's first block, `next` words of it drawn.
+    Block {
+        seed: [u8; 32],
+        stream: u64,
+        block: u64,
+        words: [u32; 16],
+        next: usize,
+    },
 }
 
 impl Rng {
     pub fn next_u64(&mut self) -> u64 {
-        self.inner.next_u64()
+        match &mut self.inner {
+            Inner::Full(rng) => rng.next_u64(),
+            Inner::Block { words, next, .. } if *next < 16 => {
+                // As rand_core's block RNG: the low word first.
+                let x = u64::from(words[*next]) | (u64::from(words[*next + 1]) << 32);
+                *next += 2;
+                x
+            }
+            Inner::Block { .. } => self.full().next_u64(),
+        }
+    }
+
+    /// The full generator, at the word a block generator has reached.
+    fn full(&mut self) -> &mut ChaCha8Rng {
+        if let Inner::Block {
+            seed,
+            stream,
+            block,
+            next,
+            ..
+        } = self.inner
+        {
+            let mut rng = ChaCha8Rng::from_seed(seed);
+            rng.set_stream(stream);
+            rng.set_word_pos(u128::from(block) * 16 + next as u128);
+            self.inner = Inner::Full(rng);
+        }
+        match &mut self.inner {
+            Inner::Full(rng) => rng,
+            Inner::Block { .. } => unreachable!("just replaced"),
+        }
     }
 
     /// Uniform in [0, 1) with 53 bits of precision.
@@ -224,7 +341,7 @@ impl Rng {
         // because n·p >= 20 exceeds rand_distr's BINV threshold of 10.
         rand_distr::Binomial::new(n, p)
             .expect("0 < p <= 0.5")
-            .sample(&mut self.inner)
+            .sample(self.full())
     }
 }
 
@@ -247,6 +364,41 @@ fn ln_factorial(k: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{any, prop};
+    use proptest::{prop_assert_eq, prop_oneof, proptest};
+
+    /// `keyed` as it was before its first block was computed on the spot.
+    fn reference_keyed(seed: u64, concern: &str, key: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::from_seed(Streams::new(seed).key());
+        rng.set_stream(stream_id(concern));
+        rng.set_word_pos((key as u128) << 20);
+        rng
+    }
+
+    proptest! {
+        /// Word for word `ChaCha8Rng`'s stream: within the first block, past
+        /// it, and for the binomial (which takes the full generator) after
+        /// any number of draws.
+        #[test]
+        fn keyed_draws_are_chacha8rng_word_for_word(
+            seed in any::<u64>(),
+            concern in prop::sample::select(vec!["faults", "upgrade", "traffic", ""]),
+            key in prop_oneof![0u64..4, any::<u64>()],
+            draws in 0usize..40,
+            binomial in any::<bool>(),
+        ) {
+            let mut ours = Streams::new(seed).keyed(concern, key);
+            let mut theirs = reference_keyed(seed, concern, key);
+            for _ in 0..draws {
+                prop_assert_eq!(ours.next_u64(), theirs.next_u64());
+            }
+            if binomial {
+                let want = rand_distr::Binomial::new(1_000, 0.25).unwrap().sample(&mut theirs);
+                prop_assert_eq!(ours.binomial(1_000, 0.25), want);
+            }
+            prop_assert_eq!(ours.next_u64(), theirs.next_u64());
+        }
+    }
 
     #[test]
     fn same_seed_same_draws() {
