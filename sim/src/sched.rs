@@ -73,7 +73,7 @@ pub struct Scheduler<E> {
     cur: VecDeque<Entry<E>>,
     /// Bucket `i` holds the events with `time` in
     /// `[win_start + i << shift, win_start + (i + 1) << shift)`, unsorted.
-    /// Only the first `nb` are in use; the rest keep their capacity.
+    /// Only the first `nb` are in use; a drained bucket holds no allocation.
     buckets: Vec<Vec<Entry<E>>>,
     nb: usize,
     shift: u32,
@@ -242,9 +242,10 @@ impl<E> Scheduler<E> {
         if !bucket.windows(2).all(|w| w[0].key() < w[1].key()) {
             bucket.sort_unstable_by_key(Entry::key);
         }
-        let spent = std::mem::replace(&mut self.cur, VecDeque::from(bucket));
-        // Hand the drained run's allocation back to the bucket.
-        self.buckets[i] = Vec::from(spent);
+        // The drained run's allocation is freed, not handed back to bucket
+        // `i`: kept, every slot of a 2^22-bucket window would come to hold
+        // one (fleet-10m's resident memory grew to 2.7 GB over 14 days).
+        self.cur = VecDeque::from(bucket);
         self.next = i + 1;
         self.cur_end = self.win_start as u128 + ((self.next as u128) << self.shift);
     }
