@@ -8,12 +8,16 @@
 #   2. router overhead: open model at a fixed rate, direct vs through the
 #      router, latency quantiles from the intended send time;
 #   3. wall time of live test 1 (`rolling_good_loses_no_request`) with the
-#      fixture image cached, and (with --uncached) without it.
+#      fixture image cached, and (with --uncached) without it;
+#   4. (with --accuracy-rps N) open-model rate accuracy: the generator alone
+#      at N rps direct to the server: requests handed to a connection per
+#      second of the schedule vs the intended rate, and the generator's own
+#      lateness (intended send time to hand-over), quantiles.
 #
 # Usage: scripts/bench-live.sh [--runs N] [--connections "64 16"]
 #          [--closed-duration 10] [--open-duration 20] [--rps 5000]
 #          [--quiet-below PCT] [--pin] [--no-wrk] [--no-hey] [--no-router] [--no-test1]
-#          [--uncached]
+#          [--uncached] [--accuracy-rps N] [--accuracy-duration 10]
 #
 #   --quiet-below PCT  before every measured run, wait (at most 10 min) until
 #                the whole machine was at most PCT % busy over 1 s (the
@@ -22,12 +26,15 @@
 #   --pin        pin the fixture server to CPU 1 and the client (wrk or the
 #                generator) to CPU 0 (default: no pinning, the scheduler
 #                shares both cores between them)
+#   --accuracy-rps N  run part 4 at N rps (64 connections, default runtime:
+#                2 workers; pinned to CPU 0 with --pin), RUNS runs
 #   --uncached   also time test 1 cold. DESTRUCTIVE for the shared image
 #                cache: removes every shakedown-testsvc:* image (not in use),
 #                then (a) times the test with the static binary warm, and
 #                (b) times it with a fresh static target dir too (a copy of
 #                the working tree in a temp dir, SHAKEDOWN_WORKSPACE_ROOT).
 #
+# Builds into $CARGO_TARGET_DIR (default target/).
 # Installs wrk and hey from Debian if they are missing. Everything runs on loopback;
 # every load is bounded in time (and the generator also in count). The
 # server and any temp dir are removed on exit, whatever happens.
@@ -45,6 +52,8 @@ DO_ROUTER=1
 DO_TEST1=1
 UNCACHED=0
 QUIET=0
+ACC_RPS=0
+ACC_S=10
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -59,7 +68,9 @@ while [ $# -gt 0 ]; do
     --no-router) DO_ROUTER=0; shift ;;
     --no-test1) DO_TEST1=0; shift ;;
     --uncached) UNCACHED=1; shift ;;
-    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+    --accuracy-rps) ACC_RPS="$2"; shift 2 ;;
+    --accuracy-duration) ACC_S="$2"; shift 2 ;;
+    -h | --help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "bench-live: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -141,7 +152,7 @@ BENCH_EXE="$(cargo bench -p shakedown-integration --bench live --no-run --messag
     grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)"
 [ -x "$BENCH_EXE" ] || { echo "bench-live: bench executable not found" >&2; exit 1; }
 # Private copies: other work on the machine may rebuild target/ meanwhile.
-cp target/release/shakedown-testsvc "$WORK/testsvc"
+cp "${CARGO_TARGET_DIR:-target}/release/shakedown-testsvc" "$WORK/testsvc"
 cp "$BENCH_EXE" "$WORK/bench"
 
 # --- server ----------------------------------------------------------------
@@ -285,6 +296,32 @@ if [ "$DO_ROUTER" = 1 ]; then
         r="$(cut -d' ' -f$q "$WORK/router" | median)"
         row "${name[$q]} latency at $RPS rps, direct" "$(runs "$q" "$WORK/direct") µs" "**$d µs**" ""
         row "${name[$q]} latency at $RPS rps, via router" "$(runs "$q" "$WORK/router") µs" "**$r µs**" "added: $(awk -v r="$r" -v d="$d" 'BEGIN {printf "%+.0f µs", r-d}')"
+    done
+fi
+
+# --- 4. open-model rate accuracy ---------------------------------------------
+if [ "$ACC_RPS" != 0 ]; then
+    : >"$WORK/acc"
+    for i in $(seq "$RUNS"); do
+        wait_quiet
+        log "open model $ACC_RPS rps, ${ACC_S} s, direct, accuracy run $i/$RUNS | busy before: ${BUSY}%"
+        server_cpu_begin
+        machine_begin
+        out="$( { /usr/bin/time -f 'CPU %U %S' "${CLIENT_PIN[@]}" "$WORK/bench" open "$URL" \
+            --rps "$ACC_RPS" --duration "${ACC_S}s" --connections 64; } 2>&1)"
+        line="$(grep '^RESULT' <<<"$out")"
+        cpu="$(awk '/^CPU/ {printf "%.2f", $2+$3}' <<<"$out")"
+        scpu="$(server_cpu_end)"
+        oth="$(others_pct "$cpu" "$scpu")"
+        # dispatched per second of the schedule's window: the rate achieved
+        disp="$(awk -v d="$(field dispatched "$line")" -v w="$(field window_s "$line")" 'BEGIN {printf "%.1f", (w > 0 ? d / w : 0)}')"
+        echo "$disp $(field offered_rps "$line") $(field achieved_rps "$line") $(field lag_p50_us "$line") $(field lag_p99_us "$line") $(field lag_p999_us "$line") $(field lag_max_us "$line") $(field p50_us "$line") $(field p99_us "$line") $(field non_ok "$line") $cpu $(field dispatched_sec_min "$line") $(field dispatched_sec_max "$line") $oth" >>"$WORK/acc"
+        log "  dispatched ${disp}/s of $(field offered_rps "$line") intended (whole seconds: $(field dispatched_sec_min "$line")–$(field dispatched_sec_max "$line")), responses $(field achieved_rps "$line")/s; lateness p50 $(field lag_p50_us "$line") µs, p99 $(field lag_p99_us "$line") µs, p99.9 $(field lag_p999_us "$line") µs, max $(field lag_max_us "$line") µs; latency p50 $(field p50_us "$line") µs, p99 $(field p99_us "$line") µs; non-ok $(field non_ok "$line"); client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}%"
+    done
+    names=(x "dispatched req/s" "intended req/s" "responses/s" "lateness p50" "lateness p99" "lateness p99.9" "lateness max" "latency p50" "latency p99" "non-ok" "client CPU s" "fewest dispatched in a second" "most dispatched in a second")
+    units=(x "" "" "" " µs" " µs" " µs" " µs" " µs" " µs" "" "" "" "")
+    for q in 1 2 3 4 5 6 7 8 9 10 11 12 13; do
+        row "${names[$q]} at $ACC_RPS rps, direct, ${ACC_S} s" "$(runs "$q" "$WORK/acc")${units[$q]}" "**$(cut -d' ' -f$q "$WORK/acc" | median)${units[$q]}**" ""
     done
 fi
 

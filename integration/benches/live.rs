@@ -18,6 +18,10 @@
 //!   router started in this process (default config: health gate, drain) and
 //!   the load goes through the router, on the same runtime, as in
 //!   `shakedown live` (a multi-thread runtime with 2 workers by default).
+//!   Also prints the generator's own lateness (`lag_*`: from each request's
+//!   intended send time to its hand-over to a connection) and `dispatched`
+//!   requests over the schedule's `window_s` (and the fewest and most in a
+//!   whole second of it), for rate accuracy.
 //!
 //! Each prints one line `RESULT key=value ...` for the driver to parse.
 //! Loopback only (the generator and the router refuse anything else); every
@@ -212,14 +216,33 @@ async fn open(a: &Args) -> Result<String, String> {
     if let Some(h) = router {
         h.shutdown();
     }
+    // Rate accuracy: requests handed to a connection per second of the
+    // schedule's window (the intended rate is `offered_rps`).
+    let dispatched: u64 = r.timeline.iter().map(|b| b.dispatched).sum();
+    let window = if r.offered_rps > 0.0 {
+        r.sent as f64 / r.offered_rps
+    } else {
+        0.0
+    };
+    // Per whole second of the window: the fewest and most dispatched.
+    let whole = r
+        .timeline
+        .iter()
+        .take(window as usize)
+        .map(|b| b.dispatched);
+    let (sec_min, sec_max) = (whole.clone().min(), whole.max());
+    let sec = |v: Option<u64>| v.map_or("na".to_string(), |v| v.to_string());
     Ok(format!(
-        "RESULT mode=open target={} rps={} connections={} {} {} {}{routed}",
+        "RESULT mode=open target={} rps={} connections={} {} dispatched={dispatched} window_s={window:.3} dispatched_sec_min={} dispatched_sec_max={} {} {} {}{routed}",
         if a.via_router { "router" } else { "direct" },
         a.rps,
         a.connections,
         common_fields(&r),
+        sec(sec_min),
+        sec(sec_max),
         latency_fields("", &r.latency()),
         latency_fields("service_", &r.service_latency()),
+        latency_fields("lag_", &r.send_lag()),
     ))
 }
 

@@ -30,6 +30,28 @@
 //! without being sent. This pull design needs no queue, no per-request task and
 //! no per-request channel, so its memory does not grow with the backlog.
 //!
+//! # HTTP/1.1 on the worker's own socket
+//!
+//! A worker owns its `TcpStream` and speaks HTTP/1.1 itself (no client
+//! library, no connection task): the request is serialized once per run
+//! (request line, `Host`, the configured headers, `Content-Length`, body) and
+//! written with one write; the response is parsed with `httparse` from a read
+//! buffer the worker reuses, its body (`Content-Length`, chunked, or up to
+//! the close) read and discarded. A connection is kept alive unless the
+//! response says `Connection: close`, is HTTP/1.0 without keep-alive, has a
+//! body delimited by the close, or is followed by bytes nobody asked for.
+//! An idle keep-alive connection found closed by the peer before the request
+//! is written (or whose write fails) is replaced by a fresh one and the
+//! request sent once more; a request written and then not answered is
+//! [`Outcome::Reset`], never resent.
+//!
+//! One timer per worker serves every request's timeout: deadlines only grow
+//! (a worker takes slots in time order), so the timer stays armed at an
+//! earlier request's deadline and is moved to the current one only when it
+//! fires early — about once per `timeout`, not once per request. A request
+//! with no complete response at `intended + timeout` is [`Outcome::Timeout`]
+//! and its connection is dropped.
+//!
 //! # Timing precision
 //!
 //! Workers sleep until their slot on a dedicated timer thread with ~50 µs
@@ -69,12 +91,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper::header::{HeaderValue, HOST};
-use hyper::{HeaderMap, Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use hyper::{HeaderMap, Method, Uri};
 use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -308,7 +328,8 @@ pub struct LoadConfig {
     pub url: String,
     /// Request method (default GET).
     pub method: Method,
-    /// Extra request headers (`Host` is set from the URL).
+    /// Extra request headers (`Host` is set from the URL; `Content-Length`
+    /// and `Transfer-Encoding` are ignored: the body goes with its length).
     pub headers: HeaderMap,
     /// Request body (default empty).
     pub body: Bytes,
@@ -401,8 +422,10 @@ pub fn is_loopback(ip: IpAddr) -> bool {
 
 struct Target {
     addr: SocketAddr,
-    host_header: HeaderValue,
-    path: Uri,
+    /// The URL's authority, validated as a header value (the `Host` header).
+    host: String,
+    /// Path and query (`/` if the URL has none).
+    path: String,
 }
 
 async fn resolve_target(url: &str) -> Result<Target, LoadError> {
@@ -446,18 +469,15 @@ async fn resolve_target(url: &str) -> Result<Target, LoadError> {
     } else {
         return Err(LoadError::NonLoopback(url.to_string()));
     };
-    let host_header = HeaderValue::from_str(authority.as_str())
+    HeaderValue::from_str(authority.as_str())
         .map_err(|e| LoadError::InvalidUrl(format!("{url}: {e}")))?;
-    let path: Uri = match uri.path_and_query() {
-        Some(pq) => pq
-            .as_str()
-            .parse()
-            .map_err(|e| LoadError::InvalidUrl(format!("{url}: {e}")))?,
-        None => Uri::from_static("/"),
+    let path = match uri.path_and_query() {
+        Some(pq) if !pq.as_str().is_empty() => pq.as_str().to_string(),
+        _ => "/".to_string(),
     };
     Ok(Target {
         addr,
-        host_header,
+        host: authority.as_str().to_string(),
         path,
     })
 }
@@ -572,6 +592,11 @@ pub struct LoadReport {
     /// Service time from the *actual* send (µs), for responses only
     /// (not corrected for coordinated omission).
     pub service_histogram: Histogram<u64>,
+    /// The generator's own lateness (µs): from the intended send time to the
+    /// moment the request was handed to a connection, for every request that
+    /// was (waiting for a free connection included). Near zero while the
+    /// generator keeps up with its schedule.
+    pub send_lag_histogram: Histogram<u64>,
     /// Records of non-ok requests, sorted by id (capped by
     /// `max_non_ok_records`).
     pub non_ok: Vec<RequestRecord>,
@@ -610,6 +635,11 @@ impl LoadReport {
     /// Service-time summary (from actual send).
     pub fn service_latency(&self) -> LatencySummary {
         LatencySummary::of(&self.service_histogram)
+    }
+
+    /// Summary of the generator's own lateness ([`Self::send_lag_histogram`]).
+    pub fn send_lag(&self) -> LatencySummary {
+        LatencySummary::of(&self.send_lag_histogram)
     }
 
     /// Serializable summary without the per-request records.
@@ -977,14 +1007,464 @@ impl Drop for PreciseSleep<'_> {
 }
 
 // ---------------------------------------------------------------------------
+// HTTP/1.1 on a socket the worker owns
+// ---------------------------------------------------------------------------
+
+/// Initial size of a worker's read buffer. Body bytes are discarded as they
+/// arrive, so it grows only for a response head (or a chunk-size or trailer
+/// line) that does not fit, up to [`MAX_HEAD`].
+const READ_BUF: usize = 16 * 1024;
+
+/// Largest response head (and chunk-size or trailer line) accepted; beyond it
+/// the response is malformed ([`Outcome::Reset`]). hyper's default limit is
+/// about 400 KiB.
+const MAX_HEAD: usize = 512 * 1024;
+
+/// Headers parsed in place on the stack; a response with more is parsed again
+/// into a heap array of [`MANY_HEADERS`].
+const FEW_HEADERS: usize = 32;
+const MANY_HEADERS: usize = 256;
+
+/// The request, serialized once per run: request line, `Host`, the
+/// configured headers, `Content-Length` and the body. hyper's client sends
+/// the same bytes (lower-case names; `content-length: 0` only for methods
+/// that usually carry a body).
+fn serialize_request(
+    method: &Method,
+    target: &Target,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + target.path.len() + body.len());
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(target.host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        // `Host` comes from the URL; the body is framed here, by length.
+        if *name == HOST || *name == CONTENT_LENGTH || *name == TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let implicit_zero = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    if !body.is_empty() || implicit_zero {
+        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// A worker's read buffer, reused for every response on every connection it
+/// opens: bytes `start..end` of `buf` are received and not yet consumed.
+struct Wire {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The last response's `x-backend` value (valid when the exchange says
+    /// so); reused, so it allocates only when a longer value comes.
+    backend: String,
+}
+
+impl Wire {
+    fn new() -> Self {
+        Wire {
+            buf: vec![0; READ_BUF],
+            start: 0,
+            end: 0,
+            backend: String::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.clear();
+        }
+    }
+
+    /// Read more bytes after the unconsumed ones. `Ok(0)` at end of stream.
+    async fn fill(&mut self, stream: &mut TcpStream) -> io::Result<usize> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < MAX_HEAD {
+                let len = (self.buf.len() * 2).min(MAX_HEAD);
+                self.buf.resize(len, 0);
+            } else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "response head, chunk size or trailer too large",
+                ));
+            }
+        }
+        let n = stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// How a response's body is delimited (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    /// HEAD request, 1xx, 204, 304.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// No length and not chunked: the body ends with the connection.
+    UntilClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    status: u16,
+    body: BodyKind,
+    keep_alive: bool,
+    /// Whether `x-backend` was present (its value is in [`Wire::backend`]).
+    has_backend: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    /// Not a complete head yet.
+    Partial,
+    /// A final response head of this many bytes.
+    Head(usize, Head),
+    /// An informational (1xx other than 101) head of this many bytes, to skip.
+    Interim(usize),
+    Malformed,
+}
+
+/// Like `HeaderValue::to_str`: visible ASCII and tabs only.
+fn header_str(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+}
+
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(s), Some(e)) => &v[s..=e],
+        _ => &[],
+    }
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Parse a response head at the start of `buf`; the first `x-backend` value
+/// is copied into `backend`.
+fn parse_head(buf: &[u8], head_only: bool, backend: &mut String) -> Parsed {
+    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
+    match parse_head_with(buf, head_only, backend, &mut few) {
+        Some(p) => p,
+        None => {
+            let mut many = vec![httparse::EMPTY_HEADER; MANY_HEADERS];
+            parse_head_with(buf, head_only, backend, &mut many).unwrap_or(Parsed::Malformed)
+        }
+    }
+}
+
+/// `None` if `headers` is too short.
+fn parse_head_with<'b>(
+    buf: &'b [u8],
+    head_only: bool,
+    backend: &mut String,
+    headers: &mut [httparse::Header<'b>],
+) -> Option<Parsed> {
+    let mut resp = httparse::Response::new(headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Some(Parsed::Partial),
+        Err(httparse::Error::TooManyHeaders) => return None,
+        Err(_) => return Some(Parsed::Malformed),
+    };
+    let (Some(status), Some(minor)) = (resp.code, resp.version) else {
+        return Some(Parsed::Malformed);
+    };
+    if (100..200).contains(&status) && status != 101 {
+        return Some(Parsed::Interim(len));
+    }
+    let mut length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut chunked = false;
+    let (mut close, mut keep_alive_token) = (false, false);
+    let mut has_backend = false;
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            match parse_decimal(trim_ows(h.value)) {
+                Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
+                _ => return Some(Parsed::Malformed),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding = true;
+            // Chunked only if it is the last coding applied.
+            chunked = h
+                .value
+                .rsplit(|&b| b == b',')
+                .next()
+                .is_some_and(|c| trim_ows(c).eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',').map(trim_ows) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if !has_backend && h.name.eq_ignore_ascii_case(BACKEND_HEADER) {
+            if let Some(v) = header_str(h.value) {
+                backend.clear();
+                backend.push_str(v);
+                has_backend = true;
+            }
+        }
+    }
+    // HTTP/1.0 closes unless it asks to keep alive; 1.1 keeps alive unless
+    // it says close.
+    let mut keep_alive = !close && (minor == 1 || keep_alive_token);
+    let body = if head_only || status == 101 || status == 204 || status == 304 {
+        BodyKind::Empty
+    } else if transfer_encoding {
+        if chunked {
+            BodyKind::Chunked
+        } else {
+            BodyKind::UntilClose
+        }
+    } else if let Some(n) = length {
+        BodyKind::Length(n)
+    } else {
+        BodyKind::UntilClose
+    };
+    if body == BodyKind::UntilClose || status == 101 {
+        keep_alive = false;
+    }
+    Some(Parsed::Head(
+        len,
+        Head {
+            status,
+            body,
+            keep_alive,
+            has_backend,
+        },
+    ))
+}
+
+/// Why a body could not be read to its end.
+#[derive(Debug)]
+enum BodyError {
+    /// End of stream before the body's end.
+    Eof,
+    Io,
+    Malformed,
+}
+
+impl From<io::Error> for BodyError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::InvalidData {
+            BodyError::Malformed
+        } else {
+            BodyError::Io
+        }
+    }
+}
+
+/// Read more, or fail at end of stream.
+async fn fill_body(stream: &mut TcpStream, wire: &mut Wire) -> Result<(), BodyError> {
+    match wire.fill(stream).await? {
+        0 => Err(BodyError::Eof),
+        _ => Ok(()),
+    }
+}
+
+/// Read (and discard) a body, leaving whatever follows it in `wire`.
+async fn read_body(
+    stream: &mut TcpStream,
+    wire: &mut Wire,
+    kind: BodyKind,
+) -> Result<(), BodyError> {
+    match kind {
+        BodyKind::Empty => Ok(()),
+        BodyKind::Length(mut rest) => loop {
+            let take = rest.min(wire.pending().len() as u64);
+            wire.consume(take as usize);
+            rest -= take;
+            if rest == 0 {
+                return Ok(());
+            }
+            fill_body(stream, wire).await?;
+        },
+        BodyKind::UntilClose => loop {
+            wire.clear();
+            if wire.fill(stream).await? == 0 {
+                return Ok(());
+            }
+        },
+        BodyKind::Chunked => read_chunked(stream, wire).await,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ChunkState {
+    Size,
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    /// Trailer lines after the last chunk, up to an empty line.
+    Trailer,
+}
+
+async fn read_chunked(stream: &mut TcpStream, wire: &mut Wire) -> Result<(), BodyError> {
+    let mut state = ChunkState::Size;
+    loop {
+        let p = wire.pending();
+        let progress = match state {
+            ChunkState::Size => match httparse::parse_chunk_size(p) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    wire.consume(used);
+                    state = if size == 0 {
+                        ChunkState::Trailer
+                    } else {
+                        ChunkState::Data(size)
+                    };
+                    true
+                }
+                Ok(httparse::Status::Partial) => false,
+                Err(_) => return Err(BodyError::Malformed),
+            },
+            ChunkState::Data(rest) => {
+                let take = rest.min(p.len() as u64);
+                wire.consume(take as usize);
+                state = if take == rest {
+                    ChunkState::DataEnd
+                } else {
+                    ChunkState::Data(rest - take)
+                };
+                take > 0
+            }
+            ChunkState::DataEnd => match p {
+                [b'\r', b'\n', ..] => {
+                    wire.consume(2);
+                    state = ChunkState::Size;
+                    true
+                }
+                [] | [b'\r'] => false,
+                _ => return Err(BodyError::Malformed),
+            },
+            ChunkState::Trailer => match p.windows(2).position(|w| w == b"\r\n") {
+                Some(0) => {
+                    wire.consume(2);
+                    return Ok(());
+                }
+                Some(line) => {
+                    wire.consume(line + 2);
+                    true
+                }
+                None => false,
+            },
+        };
+        if !progress {
+            fill_body(stream, wire).await?;
+        }
+    }
+}
+
+/// The end of one request on one connection.
+enum RoundTrip {
+    /// A complete response; `reusable` if the connection can carry the next.
+    Done { head: Head, reusable: bool },
+    /// The connection failed, or the response was malformed or cut short;
+    /// `head` if its head had arrived.
+    Broken { head: Option<Head> },
+}
+
+/// Read one response from `stream` (the request has been written).
+async fn read_response(stream: &mut TcpStream, wire: &mut Wire, head_only: bool) -> RoundTrip {
+    let head = loop {
+        if !wire.pending().is_empty() {
+            let pending = &wire.buf[wire.start..wire.end];
+            match parse_head(pending, head_only, &mut wire.backend) {
+                Parsed::Head(len, head) => {
+                    wire.consume(len);
+                    break head;
+                }
+                Parsed::Interim(len) => {
+                    wire.consume(len);
+                    continue;
+                }
+                Parsed::Malformed => return RoundTrip::Broken { head: None },
+                Parsed::Partial => {}
+            }
+        }
+        match wire.fill(stream).await {
+            Ok(0) | Err(_) => return RoundTrip::Broken { head: None },
+            Ok(_) => {}
+        }
+    };
+    if read_body(stream, wire, head.body).await.is_err() {
+        return RoundTrip::Broken { head: Some(head) };
+    }
+    // Bytes after the response were never asked for (requests are not
+    // pipelined): the connection's framing cannot be trusted any more.
+    let reusable = head.keep_alive && wire.pending().is_empty();
+    wire.clear();
+    RoundTrip::Done { head, reusable }
+}
+
+/// Whether an idle keep-alive connection is unusable: the peer closed it,
+/// reset it or sent something unasked (e.g. a `408` before closing). Costs no
+/// system call while the runtime knows the socket is not readable.
+fn idle_closed(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    !matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+fn classify_connect(e: &io::Error) -> Outcome {
+    match e.kind() {
+        io::ErrorKind::TimedOut => Outcome::Timeout,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => Outcome::Reset,
+        _ => Outcome::ConnectRefused,
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Workers
 // ---------------------------------------------------------------------------
 
 struct Shared {
     target: Target,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    /// The request's bytes ([`serialize_request`]).
+    request: Vec<u8>,
+    /// HEAD: responses have no body whatever their headers say.
+    head_only: bool,
     timeout: Duration,
     record_all: bool,
     max_non_ok_records: usize,
@@ -1028,56 +1508,13 @@ impl Shared {
         s.next_id = s.next_id.min(id);
         false
     }
-
-    fn build_request(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.target.path.clone();
-        let h = req.headers_mut();
-        if !self.headers.is_empty() {
-            h.clone_from(&self.headers);
-        }
-        h.insert(HOST, self.target.host_header.clone());
-        req
-    }
-}
-
-struct Conn {
-    sender: http1::SendRequest<Full<Bytes>>,
-}
-
-async fn connect(addr: SocketAddr) -> io::Result<Conn> {
-    let stream = TcpStream::connect(addr).await?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(io::Error::other)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(Conn { sender })
-}
-
-fn classify_connect(e: &io::Error) -> Outcome {
-    match e.kind() {
-        io::ErrorKind::TimedOut => Outcome::Timeout,
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => Outcome::Reset,
-        _ => Outcome::ConnectRefused,
-    }
-}
-
-fn classify_hyper(e: &hyper::Error) -> Outcome {
-    if e.is_timeout() {
-        Outcome::Timeout
-    } else {
-        Outcome::Reset
-    }
 }
 
 struct Exchange {
     outcome: Outcome,
     status: Option<u16>,
-    backend: Option<HeaderValue>,
+    /// Whether the response carried `x-backend` (value in [`Wire::backend`]).
+    backend: bool,
 }
 
 impl Exchange {
@@ -1085,7 +1522,7 @@ impl Exchange {
         Exchange {
             outcome,
             status: None,
-            backend: None,
+            backend: false,
         }
     }
 }
@@ -1094,6 +1531,7 @@ struct WorkerStats {
     outcomes: OutcomeCounts,
     histogram: Histogram<u64>,
     service: Histogram<u64>,
+    send_lag: Histogram<u64>,
     non_ok: Vec<RequestRecord>,
     non_ok_dropped: u64,
     records: Vec<RequestRecord>,
@@ -1123,6 +1561,7 @@ impl WorkerStats {
             outcomes: OutcomeCounts::default(),
             histogram: new_histogram(),
             service: new_histogram(),
+            send_lag: new_histogram(),
             non_ok: Vec::new(),
             non_ok_dropped: 0,
             records: Vec::new(),
@@ -1156,6 +1595,7 @@ impl WorkerStats {
         actual: Option<Instant>,
         done: Instant,
         ex: Exchange,
+        backend: Option<&str>,
         phase: &Arc<str>,
     ) {
         let latency = done.saturating_duration_since(intended);
@@ -1169,6 +1609,10 @@ impl WorkerStats {
         if let (Some(a), true) = (actual, has_response) {
             let us = done.saturating_duration_since(a).as_micros() as u64;
             record_us(&mut self.service, us);
+        }
+        if let Some(a) = actual {
+            let us = a.saturating_duration_since(intended).as_micros() as u64;
+            record_us(&mut self.send_lag, us);
         }
         {
             let b = self.bucket(t as usize);
@@ -1200,7 +1644,6 @@ impl WorkerStats {
                 self.per_phase.insert(phase.clone(), c);
             }
         }
-        let backend = ex.backend.as_ref().and_then(|v| v.to_str().ok());
         if let Some(b) = backend {
             match self.per_backend.get_mut(b) {
                 Some(c) => c.add(outcome),
@@ -1238,70 +1681,71 @@ impl WorkerStats {
     }
 }
 
+/// One request on the worker's connection, opening one if there is none.
+///
+/// An idle keep-alive connection found closed (or written to in vain) is a
+/// stale one, not a failure of this request: the request goes once more on
+/// a fresh connection, with `actual` taken again. A response that does not
+/// come after the request was written is the request's failure
+/// ([`Outcome::Reset`]), as is anything going wrong on a fresh connection;
+/// a connect error is classified by [`classify_connect`].
 async fn exchange(
     shared: &Shared,
-    conn: &mut Option<Conn>,
+    conn: &mut Option<TcpStream>,
+    wire: &mut Wire,
     actual: &mut Option<Instant>,
     opened: &mut u64,
 ) -> Exchange {
     loop {
         let fresh = match conn {
-            Some(c) if !c.sender.is_closed() => false,
+            Some(s) if !idle_closed(s) => false,
             _ => {
                 *conn = None;
                 match connect(shared.target.addr).await {
-                    Ok(c) => {
+                    Ok(s) => {
                         *opened += 1;
-                        *conn = Some(c);
+                        *conn = Some(s);
                         true
                     }
                     Err(e) => return Exchange::failed(classify_connect(&e)),
                 }
             }
         };
-        let Some(c) = conn.as_mut() else {
+        let Some(stream) = conn.as_mut() else {
             continue;
         };
-        if let Err(e) = c.sender.ready().await {
+        wire.clear();
+        *actual = Some(Instant::now());
+        if stream.write_all(&shared.request).await.is_err() {
             *conn = None;
             if fresh {
-                return Exchange::failed(classify_hyper(&e));
+                return Exchange::failed(Outcome::Reset);
             }
+            // The peer had closed the pooled connection: nothing of the
+            // request can have been answered. Once more on a fresh one.
+            *actual = None;
             continue;
         }
-        *actual = Some(Instant::now());
-        match c.sender.try_send_request(shared.build_request()).await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let backend = resp.headers().get(BACKEND_HEADER).cloned();
-                let mut body = resp.into_body();
-                while let Some(frame) = body.frame().await {
-                    if let Err(e) = frame {
-                        *conn = None;
-                        return Exchange {
-                            outcome: classify_hyper(&e),
-                            status: Some(status),
-                            backend,
-                        };
-                    }
+        return match read_response(stream, wire, shared.head_only).await {
+            RoundTrip::Done { head, reusable } => {
+                if !reusable {
+                    *conn = None;
                 }
-                return Exchange {
-                    outcome: Outcome::from_status(status),
-                    status: Some(status),
-                    backend,
-                };
+                Exchange {
+                    outcome: Outcome::from_status(head.status),
+                    status: Some(head.status),
+                    backend: head.has_backend,
+                }
             }
-            Err(mut e) => {
+            RoundTrip::Broken { head } => {
                 *conn = None;
-                if !fresh && e.take_message().is_some() {
-                    // Never written on a stale pooled connection: safe to
-                    // retry on a fresh one.
-                    *actual = None;
-                    continue;
+                Exchange {
+                    outcome: Outcome::Reset,
+                    status: head.map(|h| h.status),
+                    backend: head.is_some_and(|h| h.has_backend),
                 }
-                return Exchange::failed(classify_hyper(e.error()));
             }
-        }
+        };
     }
 }
 
@@ -1310,13 +1754,24 @@ async fn worker(
     timer: Option<Arc<PreciseTimer>>,
     slot: usize,
     phase: PhaseHandle,
-    mut conn: Option<Conn>,
+    mut conn: Option<TcpStream>,
 ) -> WorkerStats {
     let mut stats = WorkerStats::new();
     let mut phases = PhaseCache::new(phase);
+    let mut wire = Wire::new();
     if conn.is_some() {
         stats.connections_opened += 1;
     }
+    // One timer per worker for all its requests' timeouts, not one per
+    // request. Deadlines only grow (a worker takes slots in time order), so
+    // it stays armed at an earlier deadline while requests complete and is
+    // moved only when it fires before the current request's deadline: about
+    // once per `timeout`, not once per request.
+    let timeout = tokio::time::sleep_until(shared.start + shared.timeout);
+    tokio::pin!(timeout);
+    // The pacing sleep when the precise timer is off, reset per slot.
+    let pace = tokio::time::sleep_until(shared.start);
+    tokio::pin!(pace);
     while let Some((id, t)) = shared.take() {
         let intended = shared.start + Duration::from_secs_f64(t);
         if intended > Instant::now() {
@@ -1325,7 +1780,10 @@ async fn worker(
                 _ = async {
                     match &timer {
                         Some(timer) => timer.sleep_until(slot, intended).await,
-                        None => tokio::time::sleep_until(intended).await,
+                        None => {
+                            pace.as_mut().reset(intended);
+                            pace.as_mut().await
+                        }
                     }
                 } => {}
                 _ = shared.stop.stopped() => {}
@@ -1342,22 +1800,37 @@ async fn worker(
         let ex = if Instant::now() >= deadline {
             Exchange::failed(Outcome::Timeout)
         } else {
-            let opened = &mut stats.connections_opened;
-            match tokio::time::timeout_at(
-                deadline,
-                exchange(&shared, &mut conn, &mut actual, opened),
-            )
-            .await
-            {
-                Ok(ex) => ex,
-                Err(_) => {
-                    conn = None;
-                    Exchange::failed(Outcome::Timeout)
-                }
+            if timeout.deadline() > deadline {
+                timeout.as_mut().reset(deadline);
             }
+            let answered = {
+                let opened = &mut stats.connections_opened;
+                let request = exchange(&shared, &mut conn, &mut wire, &mut actual, opened);
+                tokio::pin!(request);
+                loop {
+                    tokio::select! {
+                        biased;
+                        ex = &mut request => break Some(ex),
+                        () = &mut timeout => {
+                            // Fired at an earlier request's deadline (or
+                            // long ago): re-arm at this one's.
+                            if Instant::now() >= deadline {
+                                break None;
+                            }
+                            timeout.as_mut().reset(deadline);
+                        }
+                    }
+                }
+            };
+            answered.unwrap_or_else(|| {
+                // Mid-request: the connection's framing is lost.
+                conn = None;
+                Exchange::failed(Outcome::Timeout)
+            })
         };
         let done = Instant::now();
-        stats.record(&shared, id, t, intended, actual, done, ex, &tag);
+        let backend = ex.backend.then_some(wire.backend.as_str());
+        stats.record(&shared, id, t, intended, actual, done, ex, backend, &tag);
     }
     stats
 }
@@ -1418,7 +1891,7 @@ pub async fn run_load_until(
     }
     let target = resolve_target(&config.url).await?;
 
-    let mut preconnected: Vec<Option<Conn>> = Vec::with_capacity(config.connections);
+    let mut preconnected: Vec<Option<TcpStream>> = Vec::with_capacity(config.connections);
     if config.preconnect {
         let handles: Vec<_> = (0..config.connections)
             .map(|_| tokio::spawn(connect(target.addr)))
@@ -1432,11 +1905,11 @@ pub async fn run_load_until(
 
     let start = Instant::now();
     let end = config.max_duration.as_secs_f64();
+    let request = serialize_request(&config.method, &target, &config.headers, &config.body);
     let shared = Arc::new(Shared {
         target,
-        method: config.method.clone(),
-        headers: config.headers.clone(),
-        body: config.body.clone(),
+        request,
+        head_only: config.method == Method::HEAD,
         timeout: config.timeout,
         record_all: config.record_all,
         interval: config
@@ -1486,6 +1959,7 @@ pub async fn run_load_until(
     let mut outcomes = OutcomeCounts::default();
     let mut histogram = new_histogram();
     let mut service_histogram = new_histogram();
+    let mut send_lag_histogram = new_histogram();
     let mut non_ok = Vec::new();
     let mut non_ok_dropped = 0;
     let mut records = Vec::new();
@@ -1504,6 +1978,7 @@ pub async fn run_load_until(
         outcomes.merge(&w.outcomes);
         let _ = histogram.add(&w.histogram);
         let _ = service_histogram.add(&w.service);
+        let _ = send_lag_histogram.add(&w.send_lag);
         non_ok.extend(w.non_ok);
         non_ok_dropped += w.non_ok_dropped;
         records.extend(w.records);
@@ -1567,6 +2042,7 @@ pub async fn run_load_until(
         outcomes,
         histogram,
         service_histogram,
+        send_lag_histogram,
         non_ok,
         non_ok_dropped,
         records,
@@ -1641,5 +2117,490 @@ mod tests {
         assert!(s.take(0.0).is_some()); // t = 0.1
         assert!(s.take(0.0).is_some()); // t = 0.2
         assert!(s.take(0.0).is_none());
+    }
+
+    // --- HTTP/1.1 framing: the parser alone --------------------------------
+
+    fn head(raw: &str) -> (Parsed, String) {
+        let mut backend = String::from("stale");
+        let p = parse_head(raw.as_bytes(), false, &mut backend);
+        (p, backend)
+    }
+
+    fn parsed(raw: &str) -> Head {
+        match head(raw).0 {
+            Parsed::Head(len, h) => {
+                assert_eq!(len, raw.find("\r\n\r\n").unwrap() + 4, "{raw:?}");
+                h
+            }
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn head_framing_follows_rfc_9112() {
+        let h = parsed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Backend: b1\r\n\r\nhello");
+        assert_eq!(
+            h,
+            Head {
+                status: 200,
+                body: BodyKind::Length(5),
+                keep_alive: true,
+                has_backend: true,
+            }
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nx-backend:  b1 \r\ncontent-length: 0\r\n\r\n").1,
+            "b1"
+        );
+        let h = parsed("HTTP/1.1 503 x\r\ntransfer-encoding: gzip, Chunked\r\n\r\n");
+        assert_eq!(
+            (h.status, h.body, h.keep_alive),
+            (503, BodyKind::Chunked, true)
+        );
+        // Chunked wins over a length; a coding after chunked is read to close.
+        let h =
+            parsed("HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert_eq!(h.body, BodyKind::Chunked);
+        let h = parsed("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n");
+        assert_eq!((h.body, h.keep_alive), (BodyKind::UntilClose, false));
+        let h =
+            parsed("HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\ncontent-length: 1\r\n\r\n");
+        assert_eq!((h.body, h.keep_alive), (BodyKind::Length(1), false));
+        let h = parsed("HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n");
+        assert!(!h.keep_alive, "HTTP/1.0 closes by default");
+        let h = parsed("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\n");
+        assert!(h.keep_alive);
+        let h = parsed("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!((h.body, h.keep_alive), (BodyKind::UntilClose, false));
+        for empty in ["204 No Content", "304 Not Modified"] {
+            let h = parsed(&format!("HTTP/1.1 {empty}\r\ncontent-length: 7\r\n\r\n"));
+            assert_eq!((h.body, h.keep_alive), (BodyKind::Empty, true), "{empty}");
+        }
+        let mut b = String::new();
+        let raw = b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n";
+        assert!(matches!(
+            parse_head(raw, true, &mut b),
+            Parsed::Head(
+                _,
+                Head {
+                    body: BodyKind::Empty,
+                    keep_alive: true,
+                    ..
+                }
+            )
+        ));
+        // No x-backend: the flag says so (the buffer's old value is stale).
+        let (p, _) = head("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        assert!(matches!(
+            p,
+            Parsed::Head(
+                _,
+                Head {
+                    has_backend: false,
+                    ..
+                }
+            )
+        ));
+        assert!(matches!(
+            head("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n").0,
+            Parsed::Interim(25)
+        ));
+    }
+
+    #[test]
+    fn head_partial_malformed_and_many_headers() {
+        assert_eq!(head("HTTP/1.1 200 OK\r\ncontent-len").0, Parsed::Partial);
+        assert_eq!(head("HTTP/1.1 200 OK\r\n").0, Parsed::Partial);
+        for bad in [
+            "garbage\r\n\r\n",
+            "HTTP/1.1 abc OK\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 1x\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+        ] {
+            assert_eq!(head(bad).0, Parsed::Malformed, "{bad:?}");
+        }
+        // Equal duplicate lengths are one length.
+        let h = parsed("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nContent-Length: 2\r\n\r\n");
+        assert_eq!(h.body, BodyKind::Length(2));
+        // More headers than the stack array: parsed again on the heap.
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..100 {
+            raw.push_str(&format!("x-h{i}: {i}\r\n"));
+        }
+        raw.push_str("x-backend: deep\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(parsed(&raw).body, BodyKind::Length(0));
+        assert_eq!(head(&raw).1, "deep");
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..MANY_HEADERS + 1 {
+            raw.push_str(&format!("x-h{i}: {i}\r\n"));
+        }
+        raw.push_str("\r\n");
+        assert_eq!(head(&raw).0, Parsed::Malformed);
+    }
+
+    #[test]
+    fn request_is_serialized_once_like_hyper() {
+        let target = Target {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            host: "127.0.0.1:9".into(),
+            path: "/p?q=1".into(),
+        };
+        let get = serialize_request(&Method::GET, &target, &HeaderMap::new(), b"");
+        assert_eq!(get, b"GET /p?q=1 HTTP/1.1\r\nhost: 127.0.0.1:9\r\n\r\n");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-test", HeaderValue::from_static("yes"));
+        headers.insert(HOST, HeaderValue::from_static("ignored"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("99"));
+        let post = serialize_request(&Method::POST, &target, &headers, b"payload");
+        assert_eq!(
+            String::from_utf8(post).unwrap(),
+            "POST /p?q=1 HTTP/1.1\r\nhost: 127.0.0.1:9\r\nx-test: yes\r\ncontent-length: 7\r\n\r\npayload"
+        );
+        let put = serialize_request(&Method::PUT, &target, &HeaderMap::new(), b"");
+        assert!(put.ends_with(b"content-length: 0\r\n\r\n"));
+    }
+
+    // --- HTTP/1.1 framing against in-process TCP servers --------------------
+
+    /// Read one request (head and `content-length` body); None at EOF.
+    async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.parse().unwrap());
+                if buf.len() >= end + 4 + len {
+                    return Some(buf.drain(..end + 4 + len).collect());
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// What a scripted server does with the `n`-th request it receives
+    /// (counted over all its connections).
+    #[derive(Clone)]
+    enum Step {
+        /// Write these pieces, pausing between them (split reads).
+        Answer(Vec<&'static str>),
+        /// Answer, then close the connection after a pause.
+        AnswerThenClose(&'static str, Duration),
+        /// Never answer; keep the connection open.
+        Hang,
+    }
+
+    /// Every request received: (connection index, bytes).
+    type Received = Arc<Mutex<Vec<(usize, Vec<u8>)>>>;
+
+    struct Scripted {
+        addr: SocketAddr,
+        requests: Received,
+        connections: Arc<AtomicU64>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Scripted {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    impl Scripted {
+        fn url(&self) -> String {
+            format!("http://{}/", self.addr)
+        }
+        fn requests(&self) -> usize {
+            self.requests.lock().unwrap().len()
+        }
+    }
+
+    async fn scripted(script: impl Fn(usize) -> Step + Send + Sync + 'static) -> Scripted {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests: Received = Arc::default();
+        let connections = Arc::new(AtomicU64::new(0));
+        let script = Arc::new(script);
+        let (reqs, conns) = (requests.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                // Else Nagle holds a second piece until the client's
+                // (delayed, 40 ms) ACK of the first.
+                s.set_nodelay(true).unwrap();
+                let conn = conns.fetch_add(1, Ordering::SeqCst) as usize;
+                let (reqs, script) = (reqs.clone(), script.clone());
+                tasks.spawn(async move {
+                    let mut buf = Vec::new();
+                    while let Some(req) = read_request(&mut s, &mut buf).await {
+                        let n = {
+                            let mut r = reqs.lock().unwrap();
+                            r.push((conn, req));
+                            r.len() - 1
+                        };
+                        match script(n) {
+                            Step::Answer(pieces) => {
+                                for (i, p) in pieces.iter().enumerate() {
+                                    if i > 0 {
+                                        tokio::time::sleep(Duration::from_millis(5)).await;
+                                    }
+                                    s.write_all(p.as_bytes()).await.unwrap();
+                                }
+                            }
+                            Step::AnswerThenClose(p, pause) => {
+                                s.write_all(p.as_bytes()).await.unwrap();
+                                tokio::time::sleep(pause).await;
+                                return;
+                            }
+                            Step::Hang => tokio::time::sleep(Duration::from_secs(60)).await,
+                        }
+                    }
+                });
+            }
+        });
+        Scripted {
+            addr,
+            requests,
+            connections,
+            task,
+        }
+    }
+
+    fn scripted_cfg(url: String, requests: u64) -> LoadConfig {
+        let mut c = LoadConfig::new(url, 100.0);
+        c.connections = 1;
+        c.max_requests = requests;
+        c.timeout = Duration::from_millis(500);
+        c
+    }
+
+    async fn run(c: LoadConfig) -> LoadReport {
+        let r = run_load(c, PhaseTag::new("t")).await.unwrap();
+        assert_eq!(r.sent, r.outcomes.total());
+        assert_eq!(r.non_ok.len() as u64, r.outcomes.non_ok());
+        r
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\nx-backend: s\r\ncontent-length: 5\r\n\r\nhello";
+
+    #[tokio::test]
+    async fn chunked_bodies_split_across_reads_keep_the_connection() {
+        let srv = scripted(|n| {
+            Step::Answer(match n % 2 {
+                0 => vec![
+                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-back",
+                    "end: c\r\n\r\n5\r\nhel",
+                    "lo\r",
+                    "\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r",
+                    "\nx-trailer: t\r\n",
+                    "\r\n",
+                ],
+                _ => vec!["HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\nx-backend: c\r\n\r\n3\r\nabc\r\n0\r\n\r\n"],
+            })
+        })
+        .await;
+        let r = run(scripted_cfg(srv.url(), 10)).await;
+        assert_eq!(
+            (r.outcomes.ok, r.outcomes.http_5xx),
+            (5, 5),
+            "{:?}",
+            r.outcomes
+        );
+        assert_eq!(r.connections_opened, 1, "chunked responses keep alive");
+        assert_eq!(srv.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(r.per_backend["c"].ok, 5);
+        assert_eq!(r.per_backend["c"].http_5xx, 5);
+        assert!(r
+            .non_ok
+            .iter()
+            .all(|x| x.status == Some(500) && x.backend.as_deref() == Some("c")));
+    }
+
+    #[tokio::test]
+    async fn byte_by_byte_response_and_interim_100() {
+        const SPLIT: &[&str] = &[
+            "HTTP/1.1 100 Continue\r\n\r\n",
+            "H",
+            "TTP/1.1 2",
+            "04 No Content\r\n",
+            "x-backend: s\r",
+            "\n",
+            "\r",
+            "\n",
+        ];
+        let srv = scripted(|n| {
+            if n % 2 == 0 {
+                Step::Answer(SPLIT.to_vec())
+            } else {
+                Step::Answer(vec![&OK[..20], &OK[20..50], &OK[50..]])
+            }
+        })
+        .await;
+        let r = run(scripted_cfg(srv.url(), 6)).await;
+        assert_eq!(r.outcomes.ok, 6, "{:?}", r.non_ok);
+        assert_eq!(r.connections_opened, 1);
+        assert_eq!(r.per_backend["s"].ok, 6);
+    }
+
+    #[tokio::test]
+    async fn connection_close_and_http_1_0_open_a_connection_per_request() {
+        let srv = scripted(|n| match n % 3 {
+            0 => Step::AnswerThenClose(
+                "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+                Duration::from_millis(1),
+            ),
+            // No length: the body ends with the connection.
+            1 => Step::AnswerThenClose("HTTP/1.0 200 OK\r\n\r\nuntil close", Duration::ZERO),
+            _ => Step::AnswerThenClose(
+                "HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok",
+                Duration::from_millis(1),
+            ),
+        })
+        .await;
+        let r = run(scripted_cfg(srv.url(), 9)).await;
+        assert_eq!(r.outcomes.ok, 9, "{:?}", r.non_ok);
+        assert_eq!(r.connections_opened, 9);
+        assert_eq!(srv.requests(), 9, "each request sent exactly once");
+    }
+
+    #[tokio::test]
+    async fn malformed_and_truncated_responses_are_resets() {
+        let srv = scripted(|n| match n % 3 {
+            0 => Step::AnswerThenClose("garbage\r\n\r\n", Duration::from_millis(1)),
+            1 => Step::AnswerThenClose(
+                "HTTP/1.1 200 OK\r\nx-backend: t\r\ncontent-length: 100\r\n\r\nshort",
+                Duration::ZERO,
+            ),
+            _ => Step::AnswerThenClose(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+                Duration::from_millis(1),
+            ),
+        })
+        .await;
+        let r = run(scripted_cfg(srv.url(), 6)).await;
+        assert_eq!(r.outcomes.reset, 6, "{:?}", r.outcomes);
+        let status: Vec<_> = r.non_ok.iter().map(|x| x.status).collect();
+        assert_eq!(
+            status,
+            [None, Some(200), Some(200), None, Some(200), Some(200)]
+        );
+        assert_eq!(r.per_backend["t"].reset, 2, "the head's backend is kept");
+        assert_eq!(r.service_latency().count, 0, "no complete response");
+        assert_eq!(srv.requests(), 6, "a broken answer is not retried");
+    }
+
+    #[tokio::test]
+    async fn unrequested_bytes_after_a_response_drop_the_connection() {
+        let srv = scripted(|_| Step::Answer(vec!["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"])).await;
+        let r = run(scripted_cfg(srv.url(), 4)).await;
+        assert_eq!(r.outcomes.ok, 4, "{:?}", r.non_ok);
+        assert_eq!(
+            r.connections_opened, 4,
+            "leftovers are never read as an answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_keep_alive_connection_is_replaced_not_failed() {
+        // Keep-alive answers, but the server closes each connection 5 ms
+        // later, before the next request (every 20 ms) is due.
+        let srv = scripted(|_| Step::AnswerThenClose(OK, Duration::from_millis(5))).await;
+        let mut c = scripted_cfg(srv.url(), 8);
+        c.rate = RateSchedule::Constant(50.0);
+        let r = run(c).await;
+        assert_eq!(r.outcomes.ok, 8, "{:?}", r.non_ok);
+        assert_eq!(r.connections_opened, 8);
+        assert_eq!(srv.requests(), 8, "each request reached the server once");
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_after_it_was_written_is_a_reset_not_retried() {
+        // Connection 0 answers its first request, then closes on the second
+        // without answering (like a backend that dies mid-request).
+        let srv = scripted(|n| match n {
+            0 => Step::Answer(vec![OK]),
+            1 => Step::AnswerThenClose("", Duration::ZERO),
+            _ => Step::Answer(vec![OK]),
+        })
+        .await;
+        let r = run(scripted_cfg(srv.url(), 4)).await;
+        assert_eq!(
+            (r.outcomes.ok, r.outcomes.reset),
+            (3, 1),
+            "{:?}",
+            r.outcomes
+        );
+        assert_eq!(r.non_ok[0].id, 1);
+        assert_eq!(srv.requests(), 4);
+        assert_eq!(r.connections_opened, 2);
+    }
+
+    #[tokio::test]
+    async fn timeout_drops_the_connection_and_one_timer_serves_every_request() {
+        // Request 2 hangs: Timeout at exactly its deadline, and the next
+        // request goes on a new connection.
+        let srv = scripted(|n| {
+            if n == 2 {
+                Step::Hang
+            } else {
+                Step::Answer(vec![OK])
+            }
+        })
+        .await;
+        let mut c = scripted_cfg(srv.url(), 5);
+        c.rate = RateSchedule::Constant(10.0);
+        c.timeout = Duration::from_millis(60);
+        let r = run(c).await;
+        assert_eq!(
+            (r.outcomes.ok, r.outcomes.timeout),
+            (4, 1),
+            "{:?}",
+            r.outcomes
+        );
+        let t = &r.non_ok[0];
+        assert_eq!((t.id, t.outcome, t.status), (2, Outcome::Timeout, None));
+        assert!(t.latency >= Duration::from_millis(60), "{:?}", t.latency);
+        assert!(t.latency < Duration::from_millis(200), "{:?}", t.latency);
+        assert_eq!(r.connections_opened, 2);
+        assert_eq!(srv.connections.load(Ordering::SeqCst), 2);
+
+        // Many requests over several timeouts on one connection, each
+        // answered in two pieces 5 ms apart: the timer, armed at an earlier
+        // deadline, fires mid-request and is re-armed without failing
+        // anything.
+        let srv = scripted(|_| Step::Answer(vec![&OK[..10], &OK[10..]])).await;
+        let mut c = scripted_cfg(srv.url(), 60);
+        c.rate = RateSchedule::Constant(100.0);
+        c.timeout = Duration::from_millis(40);
+        let r = run(c).await;
+        assert_eq!(r.outcomes.ok, 60, "{:?}", r.non_ok);
+        assert_eq!(r.connections_opened, 1);
+    }
+
+    #[tokio::test]
+    async fn method_headers_and_body_go_out_as_configured() {
+        let srv = scripted(|_| Step::Answer(vec![OK])).await;
+        let mut c = scripted_cfg(format!("http://{}/p/q?x=1", srv.addr), 2);
+        c.method = Method::POST;
+        c.headers.insert("x-test", HeaderValue::from_static("yes"));
+        c.body = Bytes::from_static(b"payload");
+        let r = run(c).await;
+        assert_eq!(r.outcomes.ok, 2);
+        let expected = format!(
+            "POST /p/q?x=1 HTTP/1.1\r\nhost: {}\r\nx-test: yes\r\ncontent-length: 7\r\n\r\npayload",
+            srv.addr
+        );
+        let reqs = srv.requests.lock().unwrap();
+        assert!(reqs
+            .iter()
+            .all(|(conn, r)| *conn == 0 && r == expected.as_bytes()));
     }
 }
