@@ -934,18 +934,15 @@ fn mix_choice(k: usize, values: &BTreeMap<String, f64>, i: u32) -> usize {
 }
 
 fn profile_of(p: &mut Profiles, ri: usize, role: &crate::scenario::Role, i: u32) -> u16 {
-    let choices: Vec<usize> = role
+    // The values the host takes as one mixed-radix number (None if it
+    // would not fit a u64).
+    let key = role
         .mix
         .values()
         .enumerate()
-        .map(|(k, values)| mix_choice(k, values, i))
-        .collect();
-    // The choices as one number (None if it would not fit a u64).
-    let key = choices
-        .iter()
-        .zip(role.mix.values())
-        .try_fold((0u64, 1u64), |(key, radix), (&c, values)| {
-            let key = key.checked_add((c as u64).checked_mul(radix)?)?;
+        .try_fold((0u64, 1u64), |(key, radix), (k, values)| {
+            let c = mix_choice(k, values, i) as u64;
+            let key = key.checked_add(c.checked_mul(radix)?)?;
             Some((key, radix.checked_mul(values.len().max(1) as u64)?))
         })
         .map(|(key, _)| key);
@@ -957,7 +954,8 @@ fn profile_of(p: &mut Profiles, ri: usize, role: &crate::scenario::Role, i: u32)
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for ((attr, values), c) in role.mix.iter().zip(choices) {
+    for (k, (attr, values)) in role.mix.iter().enumerate() {
+        let c = mix_choice(k, values, i);
         let chosen = values.keys().nth(c).cloned().unwrap_or_default();
         set.retain(|(a, _)| a != attr);
         set.push((attr.clone(), chosen));
