@@ -69,7 +69,14 @@ impl SimDuration {
     /// the nearest millisecond; negative values clamp to zero.
     pub fn from_millis_f64(ms: f64) -> Self {
         if ms.is_finite() && ms > 0.0 {
-            SimDuration(ms.round() as u64)
+            // `ms.round() as u64` without the call to libm's `round` (the
+            // baseline x86-64 target has no rounding instruction; it cost 4 %
+            // of the event kernel). Exact: the truncation is exact, and so is
+            // the fraction left (ms is whole from 2^52 up, the fraction 0).
+            // Past u64::MAX both saturate.
+            let whole = ms as u64;
+            let up = ms - whole as f64 >= 0.5;
+            SimDuration(whole.saturating_add(up as u64))
         } else {
             SimDuration(0)
         }
@@ -206,6 +213,51 @@ impl<'de> serde::Deserialize<'de> for SimDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{any, prop_assert_eq, proptest};
+
+    /// The same as the rounding it replaced, for every float.
+    fn reference(ms: f64) -> u64 {
+        if ms.is_finite() && ms > 0.0 {
+            ms.round() as u64
+        } else {
+            0
+        }
+    }
+
+    #[test]
+    fn rounding_of_float_millis_at_the_edges() {
+        let edges = [
+            0.0,
+            -0.0,
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.5,
+            4503599627370495.5, // 2^52 - 0.5: the last half
+            4503599627370497.0,
+            9007199254740993.0,
+            1.8446744073709552e19, // 2^64
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NAN,
+            -3.7,
+        ];
+        for ms in edges {
+            assert_eq!(SimDuration::from_millis_f64(ms).0, reference(ms), "{ms:e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn rounding_of_float_millis_matches_f64_round(bits in any::<u64>(), small in 0.0f64..1e7) {
+            let ms = f64::from_bits(bits);
+            prop_assert_eq!(SimDuration::from_millis_f64(ms).0, reference(ms));
+            prop_assert_eq!(SimDuration::from_millis_f64(small).0, reference(small));
+            let half = small.trunc() + 0.5;
+            prop_assert_eq!(SimDuration::from_millis_f64(half).0, reference(half));
+        }
+    }
 
     #[test]
     fn parses_and_prints_human_durations() {
