@@ -31,12 +31,16 @@
 //!   buckets, where dense queues have their ties, are usually in order
 //!   already: pushes append in sequence order).
 //! - When the window runs dry, it is rebuilt over `far`. The bucket width is
-//!   a power of two (placing an event is a shift) fitted to about two
-//!   events per bucket at the event rate seen since the last rebuild, but
-//!   wide enough that at most four buckets per event cover *all* of `far`.
-//!   So an event is moved at most three times (to `far`, to a bucket, into
-//!   `cur`) and a rebuild scans at most `4·|far|` buckets: each operation is
-//!   O(1) amortised.
+//!   a power of two (placing an event is a shift) fitted to 4–8 events per
+//!   bucket at the event rate seen since the last rebuild, but wide enough
+//!   that at most four buckets per event cover *all* of `far`. So an event
+//!   is moved at most three times (to `far`, to a bucket, into `cur`) and a
+//!   rebuild scans at most `4·|far|` buckets: each operation is O(1)
+//!   amortised, plus the sort of a drained bucket (a few events at the
+//!   recent rate; a stable sort by time, see `refill`).
+//! - Emptied allocations (a drained run, a bucket's) are kept, a bounded
+//!   number of small ones, for the next bucket to fill: a sparse queue
+//!   otherwise paid a malloc and a free per bucket.
 //! - An insertion into the middle of a long `cur` (events scheduled before
 //!   the window's start, as when a queue is filled before the first pop, or
 //!   times clustered in one wide bucket) rebuilds the window from the
@@ -66,6 +70,17 @@ const BUCKETS_PER_EVENT_LOG2: u32 = 2;
 /// A sorted insertion into a run longer than this rebuilds the window
 /// instead (when that is amortised).
 const COLLAPSE_ABOVE: usize = 64;
+/// Up to 2^this many events per bucket (half as many at least) at the
+/// recent event rate. Wider buckets mean fewer refills and longer sorts: at
+/// 10^3 pending, 2 to 16 per bucket ran within noise of each other (the
+/// sort took 18 % at 16, refills 5 %); 8 keeps `cur` short for insertions.
+const EVENTS_PER_BUCKET_LOG2: u32 = 3;
+/// At most this many emptied allocations (6 MiB at most) are kept for
+/// reuse, each of at most `SPARE_CAP` entries: a bucket's first push takes
+/// one instead of allocating. Without them, a sparse queue allocated and
+/// freed once per bucket: a malloc and a free every few events.
+const SPARE_MAX: usize = 4096;
+const SPARE_CAP: usize = 64;
 
 /// A deterministic future-event list.
 pub struct Scheduler<E> {
@@ -90,6 +105,8 @@ pub struct Scheduler<E> {
     far: Vec<Entry<E>>,
     far_min: u64,
     far_max: u64,
+    /// Emptied allocations for buckets to reuse (bounded, see `SPARE_MAX`).
+    spare: Vec<Vec<Entry<E>>>,
     len: usize,
     seq: u64,
     now: SimTime,
@@ -127,6 +144,7 @@ impl<E> Scheduler<E> {
             far: Vec::with_capacity(n),
             far_min: u64::MAX,
             far_max: 0,
+            spare: Vec::new(),
             len: 0,
             seq: 0,
             now: SimTime::ZERO,
@@ -177,10 +195,7 @@ impl<E> Scheduler<E> {
                         // Inserting into the middle of a big run: events
                         // earlier than the window (scheduled before the
                         // first pop) or clustered in one wide bucket.
-                        self.far_min = self.far_min.min(time);
-                        self.far_max = self.far_max.max(time);
-                        self.far.push(e);
-                        return self.collapse();
+                        return self.collapse(e);
                     }
                     let at = self.cur.partition_point(|x| x.time <= time);
                     self.cur.insert(at, e);
@@ -192,7 +207,7 @@ impl<E> Scheduler<E> {
         if t < self.win_end {
             let i = ((time - self.win_start) >> self.shift) as usize;
             debug_assert!(i >= self.next && i < self.nb);
-            self.buckets[i].push(e);
+            self.push_to_bucket(i, e);
             self.in_buckets += 1;
         } else {
             self.far_min = self.far_min.min(time);
@@ -237,27 +252,59 @@ impl<E> Scheduler<E> {
         }
         let mut bucket = std::mem::take(&mut self.buckets[i]);
         self.in_buckets -= bucket.len();
-        // Pushes append in sequence order, so a 1 ms bucket is usually
-        // sorted already: check (one pass) before sorting.
-        if !bucket.windows(2).all(|w| w[0].key() < w[1].key()) {
-            bucket.sort_unstable_by_key(Entry::key);
+        // Events of one time are in sequence order in every bucket (pushes
+        // append the newest; a rebuild deals out `far`, which keeps that
+        // order too), so a stable sort by time alone is the (time, seq)
+        // order. A 1 ms bucket is usually sorted already: check first.
+        if !bucket.windows(2).all(|w| w[0].time <= w[1].time) {
+            bucket.sort_by_key(|e| e.time);
         }
-        // The drained run's allocation is freed, not handed back to bucket
-        // `i`: kept, every slot of a 2^22-bucket window would come to hold
-        // one (fleet-10m's resident memory grew to 2.7 GB over 14 days).
-        self.cur = VecDeque::from(bucket);
+        debug_assert!(bucket.windows(2).all(|w| w[0].key() < w[1].key()));
+        // The drained run's allocation goes to the bounded spares, not back
+        // to bucket `i`: kept there, every slot of a 2^22-bucket window
+        // would come to hold one (fleet-10m's resident memory grew to 2.7 GB
+        // over 14 days).
+        let mut drained = std::mem::replace(&mut self.cur, VecDeque::from(bucket));
+        drained.clear(); // its start back at 0: the conversion moves nothing
+        self.recycle(Vec::from(drained));
         self.next = i + 1;
         self.cur_end = self.win_start as u128 + ((self.next as u128) << self.shift);
     }
 
-    /// Puts every pending event back into `far` and rebuilds the window
-    /// from its spread alone. Costs O(len); `since_collapse > len / 2`
-    /// before each keeps that O(1) amortised.
-    fn collapse(&mut self) {
-        self.far.extend(self.cur.drain(..));
-        for b in &mut self.buckets[self.next..self.nb] {
-            self.far.append(b);
+    /// Appends to bucket `i`, reusing a spare allocation if it has none.
+    #[inline]
+    fn push_to_bucket(&mut self, i: usize, e: Entry<E>) {
+        let b = &mut self.buckets[i];
+        if b.capacity() == 0 {
+            if let Some(v) = self.spare.pop() {
+                *b = v;
+            }
         }
+        b.push(e);
+    }
+
+    /// Keeps an emptied allocation for reuse, if it is small and the spares
+    /// are not full; frees it otherwise.
+    fn recycle(&mut self, v: Vec<Entry<E>>) {
+        debug_assert!(v.is_empty());
+        if v.capacity() != 0 && v.capacity() <= SPARE_CAP && self.spare.len() < SPARE_MAX {
+            self.spare.push(v);
+        }
+    }
+
+    /// Puts every pending event back into `far`, `newest` (the event being
+    /// scheduled) last, and rebuilds the window from their spread alone.
+    /// Costs O(len); `since_collapse > len / 2` before each keeps that O(1)
+    /// amortised. `far`, `cur` and each bucket hold disjoint times, so
+    /// events of one time stay in sequence order (see `refill`).
+    fn collapse(&mut self, newest: Entry<E>) {
+        self.far.extend(self.cur.drain(..));
+        for i in self.next..self.nb {
+            let mut b = std::mem::take(&mut self.buckets[i]);
+            self.far.append(&mut b);
+            self.recycle(b);
+        }
+        self.far.push(newest);
         self.in_buckets = 0;
         self.far_min = self.far.iter().map(|e| e.time).min().unwrap_or(u64::MAX);
         self.far_max = self.far.iter().map(|e| e.time).max().unwrap_or(0);
@@ -272,20 +319,20 @@ impl<E> Scheduler<E> {
         debug_assert!(self.in_buckets == 0 && !self.far.is_empty());
         let n = self.far.len();
         let span = (self.far_max - self.far_min) as u128 + 1;
-        // The width: about two events per bucket at the rate events were
+        // The width: 4 to 8 events per bucket at the rate events were
         // popped since the last rebuild (at first, the spread of `far`),
         // but wide enough that at most `cap` buckets cover all of `far`.
         let (now, popped) = (self.now.as_millis(), self.popped);
         let (then, popped_then) = self.rebuilt_at;
         self.rebuilt_at = (now, popped);
-        let gap_x2 = if popped > popped_then && now > then {
-            2 * (now - then) as u128 / (popped - popped_then) as u128
+        let gap_x8 = if popped > popped_then && now > then {
+            (((now - then) as u128) << EVENTS_PER_BUCKET_LOG2) / (popped - popped_then) as u128
         } else {
             span / n as u128
         };
         let cap_log2 =
             (n.next_power_of_two().trailing_zeros() + BUCKETS_PER_EVENT_LOG2).min(MAX_BUCKETS_LOG2);
-        let width_log2 = (u128::BITS - 1 - gap_x2.max(1).leading_zeros())
+        let width_log2 = (u128::BITS - 1 - gap_x8.max(1).leading_zeros())
             .max(
                 span.div_ceil(1 << cap_log2)
                     .next_power_of_two()
@@ -304,10 +351,12 @@ impl<E> Scheduler<E> {
         self.win_end = self.win_start as u128 + ((nb as u128) << self.shift);
         self.next = 0;
         self.cur_end = self.win_start as u128;
-        for e in self.far.drain(..) {
+        let mut far = std::mem::take(&mut self.far);
+        for e in far.drain(..) {
             let i = ((e.time - self.win_start) >> self.shift) as usize;
-            self.buckets[i].push(e);
+            self.push_to_bucket(i, e);
         }
+        self.far = far;
         self.in_buckets = n;
         self.far_min = u64::MAX;
         self.far_max = 0;
