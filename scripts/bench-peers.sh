@@ -7,7 +7,7 @@
 #   2. fleet: the rolling update of scenarios/rolling-basic.toml and
 #      scenarios/fleet-23k.toml written in SimPy (scripts/peers/rolling.py,
 #      one process per host) vs `shakedown compare` on the scenario's own
-#      policy (summary only, one thread): wall time per run, the speed-up,
+#      policy (summary only, one thread): wall time per seed, the speed-up,
 #      and mean ± 95 % CI of rollout duration and failed requests.
 #
 # Usage: scripts/bench-peers.sh [--pending "1000 100000 1000000"]

@@ -8,8 +8,10 @@ change, `kind = "rolling"`, no faults), read from the same TOML file:
   routed to until health checks notice, `detection_delay`), installs,
   restarts, serves again, and is *available* after `min_ready`;
 - one controller process per tick: offered traffic from the diurnal curve
-  (a Poisson count per role, at the middle of the tick), requests to hosts
-  that are down but not yet detected fail, and so does load above capacity;
+  (a Poisson count per role, at the middle of the tick); requests to hosts
+  that are down but not yet detected fail, each such host taking the share
+  of the tick's requests it was down-but-routed for (the time integral of
+  the count since the last tick), and so does load above capacity;
   then each role reconciles as the Deployment controller does (maxUnavailable
   rounded down, at least 1; old hosts go while available > minAvailable),
   and the rollout finishes when every host is new and available, or halts
@@ -65,12 +67,25 @@ class Role:
         self.capacity_rps = capacity_rps
         self.serving = self.desired  # routed to and up
         self.stale = 0  # down, still routed to
+        self.stale_ms = 0  # host-ms of `stale` since the last tick
+        self.stale_t = 0  # when `stale` last changed or was measured
         self.old_total = self.desired
         self.old_available = self.desired
         self.new_total = 0
         self.new_available = 0
         self.old_hosts = []
         self.last_progress = (0, 0)
+
+    def add_stale(self, delta, now):
+        self.stale_ms += self.stale * (now - self.stale_t)
+        self.stale_t = now
+        self.stale += delta
+
+    def stale_hosts(self, now, tick):
+        """Down-but-routed hosts over the last tick, time-weighted."""
+        self.add_stale(0, now)
+        w, self.stale_ms = self.stale_ms / tick, 0
+        return w
 
 
 class Host:
@@ -92,13 +107,13 @@ class Host:
         if self.serving:
             self.serving = False
             r.serving -= 1
-            r.stale += 1
+            r.add_stale(1, env.now)
             env.process(self.detection())
         yield env.timeout(sim.install())
         yield env.timeout(sim.restart())
         if self.stale_pending:
             self.stale_pending = False
-            r.stale -= 1
+            r.add_stale(-1, env.now)
         self.serving = True
         r.serving += 1
         yield env.timeout(sim.min_ready)
@@ -112,7 +127,7 @@ class Host:
         yield self.env.timeout(self.sim.detection_delay)
         if self.stale_pending:
             self.stale_pending = False
-            self.role.stale -= 1
+            self.role.add_stale(-1, self.env.now)
 
 
 class Rollout:
@@ -166,11 +181,12 @@ class Rollout:
             for r in self.roles:
                 n = int(self.rng.poisson(rps * r.share * tick_s))
                 self.requests += n
-                routed = r.serving + r.stale
+                stale = r.stale_hosts(env.now, self.tick)
+                routed = r.serving + stale
                 if routed == 0:
                     self.failed += n
                     continue
-                to_stale = int(self.rng.binomial(n, r.stale / routed)) if r.stale else 0
+                to_stale = int(self.rng.binomial(n, stale / routed)) if stale > 0 else 0
                 capacity = math.floor(r.serving * r.capacity_rps * tick_s)
                 self.failed += to_stale + max(n - to_stale - capacity, 0)
             if self.finished is None and env.now >= self.start_at:
