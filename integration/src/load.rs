@@ -842,19 +842,43 @@ impl Schedule {
 ///
 /// Tokio's timer wheel has 1 ms resolution, so a request due at 10.2 ms
 /// would leave at 11 ms and the generator's own rounding would show up as up
-/// to 1 ms of (coordinated-omission-corrected) latency. Instead one std
-/// thread per run waits on a condvar with a timeout until the earliest
-/// pending slot (futex timeouts are hrtimer-based, ~50 µs slack) and wakes the
-/// worker tasks that are due. Each worker owns one timer slot; heap entries
-/// carry the slot's generation so a cancelled sleep is skipped lazily.
+/// to 1 ms of (coordinated-omission-corrected) latency. Instead each worker
+/// owns one slot of this timer; heap entries carry the slot's generation so
+/// a cancelled sleep is skipped lazily. Whenever the waiter wakes, every
+/// entry already due is fired in one batch.
+///
+/// Two backends wait for the earliest entry:
+///
+/// * Linux: a `timerfd` (`CLOCK_MONOTONIC`, absolute expiry, which has no
+///   timer slack) registered with the run's tokio reactor, and a driver task
+///   on the run's runtime. The timer is re-armed only when the earliest
+///   pending deadline changes; its expiry arrives in the same `epoll_wait`
+///   that serves the sockets, and the driver wakes the due workers from
+///   inside the runtime: no thread and no cross-thread wake-up per request.
+/// * elsewhere, or if the timerfd cannot be set up: one std thread waiting
+///   on a condvar with a timeout (futex timeouts: ~50 µs slack) that wakes
+///   the due workers from outside the runtime.
+///
+/// [`release_all`](Self::release_all) (the run was stopped) completes every
+/// current and future sleep at once.
 struct PreciseTimer {
     state: Mutex<TimerState>,
+    /// The thread backend's wake-up.
     cv: std::sync::Condvar,
+    #[cfg(target_os = "linux")]
+    fd: Option<TimerFd>,
 }
 
+type TimerEntry = std::cmp::Reverse<(std::time::Instant, usize, u64)>;
+
 struct TimerState {
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, usize, u64)>>,
+    heap: std::collections::BinaryHeap<TimerEntry>,
     slots: Vec<TimerSlot>,
+    /// timerfd backend: the expiry the kernel timer is set to and the driver
+    /// has not handled yet (None: not armed).
+    armed: Option<std::time::Instant>,
+    /// Every sleep is complete (the run was stopped).
+    released: bool,
     shutdown: bool,
 }
 
@@ -865,16 +889,118 @@ struct TimerSlot {
     fired: bool,
 }
 
+impl TimerState {
+    /// Fire every entry due at `now` (their wakers go to `due`) and drop
+    /// cancelled ones; returns the earliest deadline still pending.
+    fn fire_due(
+        &mut self,
+        now: std::time::Instant,
+        due: &mut Vec<std::task::Waker>,
+    ) -> Option<std::time::Instant> {
+        while let Some(&std::cmp::Reverse((deadline, slot, generation))) = self.heap.peek() {
+            let s = &mut self.slots[slot];
+            let live = s.generation == generation;
+            if live && deadline > now {
+                return Some(deadline);
+            }
+            self.heap.pop();
+            if live {
+                s.fired = true;
+                if let Some(w) = s.waker.take() {
+                    due.push(w);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A non-blocking `timerfd` on `CLOCK_MONOTONIC` in the runtime's reactor.
+#[cfg(target_os = "linux")]
+struct TimerFd {
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    /// `CLOCK_MONOTONIC` read just after `base` (std's `Instant` is that
+    /// clock), so an expiry computed from them is never before its deadline.
+    base: std::time::Instant,
+    base_ts: Duration,
+}
+
+#[cfg(target_os = "linux")]
+impl TimerFd {
+    fn new() -> io::Result<Self> {
+        use rustix::time::{timerfd_create, TimerfdClockId, TimerfdFlags};
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        let base = std::time::Instant::now();
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let base_ts = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        // Deprecated because an arbitrary `AsRawFd` could close or swap its
+        // fd while registered; an `OwnedFd` moved in cannot (the condition
+        // of the `unsafe` replacement, which this crate's lints forbid).
+        #[allow(deprecated)]
+        let fd = tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE)?;
+        Ok(TimerFd { fd, base, base_ts })
+    }
+
+    /// Expire once at `deadline` (at once if it has passed).
+    fn arm(&self, deadline: std::time::Instant) {
+        use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
+        let at = self.base_ts + deadline.saturating_duration_since(self.base);
+        let spec = Itimerspec {
+            it_interval: Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: Timespec {
+                tv_sec: at.as_secs() as _,
+                // Never 0 s 0 ns, which would disarm it.
+                tv_nsec: at.subsec_nanos().max(1) as _,
+            },
+        };
+        // Cannot fail for a valid fd and a normalized time.
+        let _ = timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec);
+    }
+}
+
 impl PreciseTimer {
-    fn start(slots: usize) -> Arc<PreciseTimer> {
-        let timer = Arc::new(PreciseTimer {
+    /// A timer for `slots` workers, and the driver task of the timerfd
+    /// backend if that is the one in use (abort it to stop the timer).
+    fn start(slots: usize) -> (Arc<PreciseTimer>, Option<tokio::task::JoinHandle<()>>) {
+        #[cfg(target_os = "linux")]
+        {
+            if let Ok(fd) = TimerFd::new() {
+                let timer = Arc::new(Self::with_fd(slots, Some(fd)));
+                let driver = tokio::spawn(timer.clone().drive());
+                return (timer, Some(driver));
+            }
+        }
+        (Self::start_thread(slots), None)
+    }
+
+    fn with_fd(slots: usize, #[cfg(target_os = "linux")] fd: Option<TimerFd>) -> PreciseTimer {
+        PreciseTimer {
             state: Mutex::new(TimerState {
                 heap: std::collections::BinaryHeap::with_capacity(slots),
                 slots: (0..slots).map(|_| TimerSlot::default()).collect(),
+                armed: None,
+                released: false,
                 shutdown: false,
             }),
             cv: std::sync::Condvar::new(),
-        });
+            #[cfg(target_os = "linux")]
+            fd,
+        }
+    }
+
+    /// The thread backend.
+    fn start_thread(slots: usize) -> Arc<PreciseTimer> {
+        let timer = Arc::new(Self::with_fd(
+            slots,
+            #[cfg(target_os = "linux")]
+            None,
+        ));
         let t = timer.clone();
         std::thread::Builder::new()
             .name("load-timer".into())
@@ -892,6 +1018,52 @@ impl PreciseTimer {
         self.cv.notify_one();
     }
 
+    /// Complete every current and future sleep now.
+    fn release_all(&self) {
+        let wakers: Vec<std::task::Waker> = {
+            let mut st = self.lock();
+            st.released = true;
+            st.slots.iter_mut().filter_map(|s| s.waker.take()).collect()
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// The timerfd backend's driver: on each expiry, fire what is due and
+    /// re-arm at the earliest pending deadline.
+    #[cfg(target_os = "linux")]
+    async fn drive(self: Arc<Self>) {
+        let Some(tfd) = &self.fd else {
+            return;
+        };
+        let mut due: Vec<std::task::Waker> = Vec::new();
+        loop {
+            match tfd.fd.readable().await {
+                // Re-arming resets the expiry count, so nothing is read:
+                // the next expiry is a new edge for the reactor.
+                Ok(mut ready) => ready.clear_ready(),
+                // The reactor is gone: the runtime is shutting down.
+                Err(_) => return,
+            }
+            {
+                let mut st = self.lock();
+                if st.shutdown {
+                    return;
+                }
+                st.armed = None;
+                if let Some(next) = st.fire_due(std::time::Instant::now(), &mut due) {
+                    tfd.arm(next);
+                    st.armed = Some(next);
+                }
+            }
+            for w in due.drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// The thread backend's waiter.
     fn run(&self) {
         let mut due: Vec<std::task::Waker> = Vec::new();
         let mut st = self.lock();
@@ -900,21 +1072,7 @@ impl PreciseTimer {
                 return;
             }
             let now = std::time::Instant::now();
-            let mut wait = None;
-            while let Some(&std::cmp::Reverse((deadline, slot, generation))) = st.heap.peek() {
-                if deadline > now {
-                    wait = Some(deadline - now);
-                    break;
-                }
-                st.heap.pop();
-                let s = &mut st.slots[slot];
-                if s.generation == generation {
-                    s.fired = true;
-                    if let Some(w) = s.waker.take() {
-                        due.push(w);
-                    }
-                }
-            }
+            let wait = st.fire_due(now, &mut due).map(|d| d - now);
             if !due.is_empty() {
                 drop(st);
                 for w in due.drain(..) {
@@ -932,6 +1090,28 @@ impl PreciseTimer {
                 }
                 None => self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
             };
+        }
+    }
+
+    /// A new entry due at `deadline` was pushed; `earliest` was the heap's
+    /// first entry before. Make the waiter wake for it.
+    fn schedule(
+        &self,
+        st: &mut TimerState,
+        deadline: std::time::Instant,
+        earliest: Option<std::time::Instant>,
+    ) {
+        #[cfg(target_os = "linux")]
+        if let Some(tfd) = &self.fd {
+            if st.armed.is_none_or(|a| deadline < a) {
+                tfd.arm(deadline);
+                st.armed = Some(deadline);
+            }
+            return;
+        }
+        let _ = &st;
+        if earliest.is_none_or(|e| deadline < e) {
+            self.cv.notify_one();
         }
     }
 
@@ -960,11 +1140,14 @@ impl std::future::Future for PreciseSleep<'_> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        if std::time::Instant::now() >= self.deadline {
+        let (slot, deadline) = (self.slot, self.deadline);
+        if self.registered.is_none() && std::time::Instant::now() >= deadline {
             return std::task::Poll::Ready(());
         }
-        let (slot, deadline) = (self.slot, self.deadline);
         let mut st = self.timer.lock();
+        if st.released {
+            return std::task::Poll::Ready(());
+        }
         match self.registered {
             Some(g) => {
                 let s = &mut st.slots[slot];
@@ -983,11 +1166,9 @@ impl std::future::Future for PreciseSleep<'_> {
                 s.waker = Some(cx.waker().clone());
                 let g = s.generation;
                 st.heap.push(std::cmp::Reverse((deadline, slot, g)));
+                self.timer.schedule(&mut st, deadline, earliest);
                 drop(st);
                 self.registered = Some(g);
-                if earliest.is_none_or(|e| deadline < e) {
-                    self.timer.cv.notify_one();
-                }
             }
         }
         std::task::Poll::Pending
@@ -1479,13 +1660,15 @@ impl Shared {
         t.saturating_duration_since(self.start).as_secs_f64()
     }
 
-    fn take(&self) -> Option<(u64, f64)> {
+    /// The next slot (id, intended offset) and the time it was taken.
+    fn take(&self) -> Option<(u64, f64, Instant)> {
         let mut s = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
-        let now = self.offset(Instant::now());
+        let now = Instant::now();
+        let offset = self.offset(now);
         if self.stop.is_stopped() {
-            s.cut_at(now);
+            s.cut_at(offset);
         }
-        s.take(now)
+        s.take(offset).map(|(id, t)| (id, t, now))
     }
 
     /// Cut the schedule now (the first cut wins). `now` is taken under the
@@ -1772,21 +1955,20 @@ async fn worker(
     // The pacing sleep when the precise timer is off, reset per slot.
     let pace = tokio::time::sleep_until(shared.start);
     tokio::pin!(pace);
-    while let Some((id, t)) = shared.take() {
+    while let Some((id, t, now)) = shared.take() {
         let intended = shared.start + Duration::from_secs_f64(t);
-        if intended > Instant::now() {
-            tokio::select! {
-                biased;
-                _ = async {
-                    match &timer {
-                        Some(timer) => timer.sleep_until(slot, intended).await,
-                        None => {
-                            pace.as_mut().reset(intended);
-                            pace.as_mut().await
-                        }
+        if intended > now {
+            match &timer {
+                // A stop releases the precise timer's sleeps.
+                Some(timer) => timer.sleep_until(slot, intended).await,
+                None => {
+                    pace.as_mut().reset(intended);
+                    tokio::select! {
+                        biased;
+                        () = pace.as_mut() => {}
+                        () = shared.stop.stopped() => {}
                     }
-                } => {}
-                _ = shared.stop.stopped() => {}
+                }
             }
         }
         if shared.stop.is_stopped() && !shared.keep_after_stop(id, t) {
@@ -1839,7 +2021,8 @@ async fn worker(
 // Entry points
 // ---------------------------------------------------------------------------
 
-/// Aborts the run's tasks and stops its timer thread when dropped.
+/// Aborts the run's tasks and stops its timer (thread or driver task) when
+/// dropped.
 struct RunGuard {
     tasks: Vec<tokio::task::AbortHandle>,
     timer: Option<Arc<PreciseTimer>>,
@@ -1922,8 +2105,13 @@ pub async fn run_load_until(
         stop: stop.clone(),
     });
     let closed_loop = matches!(config.rate, RateSchedule::ClosedLoop);
-    let timer =
-        (config.precise_timer && !closed_loop).then(|| PreciseTimer::start(config.connections));
+    let (timer, timer_driver) = match config.precise_timer && !closed_loop {
+        true => {
+            let (timer, driver) = PreciseTimer::start(config.connections);
+            (Some(timer), driver)
+        }
+        false => (None, None),
+    };
     let handles: Vec<_> = preconnected
         .into_iter()
         .enumerate()
@@ -1938,12 +2126,16 @@ pub async fn run_load_until(
         })
         .collect();
     // Cut the schedule as soon as the stop is observed, even when every
-    // worker is busy with a slow request.
+    // worker is busy with a slow request, and wake the sleeping ones.
     let watcher = {
         let shared = shared.clone();
+        let timer = timer.clone();
         tokio::spawn(async move {
             shared.stop.stopped().await;
             shared.cut_now();
+            if let Some(t) = timer {
+                t.release_all();
+            }
         })
     };
     // If this future is dropped mid-run, stop the workers and the timer.
@@ -1952,6 +2144,7 @@ pub async fn run_load_until(
             .iter()
             .map(|h| h.abort_handle())
             .chain(std::iter::once(watcher.abort_handle()))
+            .chain(timer_driver.as_ref().map(|d| d.abort_handle()))
             .collect(),
         timer,
     };
