@@ -842,31 +842,21 @@ impl Schedule {
 ///
 /// Tokio's timer wheel has 1 ms resolution, so a request due at 10.2 ms
 /// would leave at 11 ms and the generator's own rounding would show up as up
-/// to 1 ms of (coordinated-omission-corrected) latency. Instead each worker
-/// owns one slot of this timer; heap entries carry the slot's generation so
-/// a cancelled sleep is skipped lazily. Whenever the waiter wakes, every
-/// entry already due is fired in one batch.
+/// to 1 ms of (coordinated-omission-corrected) latency. Instead one std
+/// thread per run waits on a condvar with a timeout until the earliest
+/// pending slot (futex timeouts are hrtimer-based, ~50 µs slack) and wakes
+/// every worker task already due in one batch. Each worker owns one timer
+/// slot; heap entries carry the slot's generation so a cancelled sleep is
+/// skipped lazily. [`release_all`](Self::release_all) (the run was stopped)
+/// completes every current and future sleep at once.
 ///
-/// Two backends wait for the earliest entry:
-///
-/// * Linux: a `timerfd` (`CLOCK_MONOTONIC`, absolute expiry, which has no
-///   timer slack) registered with the run's tokio reactor, and a driver task
-///   on the run's runtime. The timer is re-armed only when the earliest
-///   pending deadline changes; its expiry arrives in the same `epoll_wait`
-///   that serves the sockets, and the driver wakes the due workers from
-///   inside the runtime: no thread and no cross-thread wake-up per request.
-/// * elsewhere, or if the timerfd cannot be set up: one std thread waiting
-///   on a condvar with a timeout (futex timeouts: ~50 µs slack) that wakes
-///   the due workers from outside the runtime.
-///
-/// [`release_all`](Self::release_all) (the run was stopped) completes every
-/// current and future sleep at once.
+/// (A `timerfd` in the run's reactor, driven by a task instead of a thread,
+/// was measured too: no context switches and half the send lag, but more
+/// CPU per request on this VM, where each `timerfd_settime` costs about
+/// 3 µs; docs/BENCHMARKS.md, section 4c.)
 struct PreciseTimer {
     state: Mutex<TimerState>,
-    /// The thread backend's wake-up.
     cv: std::sync::Condvar,
-    #[cfg(target_os = "linux")]
-    fd: Option<TimerFd>,
 }
 
 type TimerEntry = std::cmp::Reverse<(std::time::Instant, usize, u64)>;
@@ -874,9 +864,6 @@ type TimerEntry = std::cmp::Reverse<(std::time::Instant, usize, u64)>;
 struct TimerState {
     heap: std::collections::BinaryHeap<TimerEntry>,
     slots: Vec<TimerSlot>,
-    /// timerfd backend: the expiry the kernel timer is set to and the driver
-    /// has not handled yet (None: not armed).
-    armed: Option<std::time::Instant>,
     /// Every sleep is complete (the run was stopped).
     released: bool,
     shutdown: bool,
@@ -915,92 +902,17 @@ impl TimerState {
     }
 }
 
-/// A non-blocking `timerfd` on `CLOCK_MONOTONIC` in the runtime's reactor.
-#[cfg(target_os = "linux")]
-struct TimerFd {
-    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
-    /// `CLOCK_MONOTONIC` read just after `base` (std's `Instant` is that
-    /// clock), so an expiry computed from them is never before its deadline.
-    base: std::time::Instant,
-    base_ts: Duration,
-}
-
-#[cfg(target_os = "linux")]
-impl TimerFd {
-    fn new() -> io::Result<Self> {
-        use rustix::time::{timerfd_create, TimerfdClockId, TimerfdFlags};
-        let fd = timerfd_create(
-            TimerfdClockId::Monotonic,
-            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-        )?;
-        let base = std::time::Instant::now();
-        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-        let base_ts = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-        // Deprecated because an arbitrary `AsRawFd` could close or swap its
-        // fd while registered; an `OwnedFd` moved in cannot (the condition
-        // of the `unsafe` replacement, which this crate's lints forbid).
-        #[allow(deprecated)]
-        let fd = tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE)?;
-        Ok(TimerFd { fd, base, base_ts })
-    }
-
-    /// Expire once at `deadline` (at once if it has passed).
-    fn arm(&self, deadline: std::time::Instant) {
-        use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
-        let at = self.base_ts + deadline.saturating_duration_since(self.base);
-        let spec = Itimerspec {
-            it_interval: Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: Timespec {
-                tv_sec: at.as_secs() as _,
-                // Never 0 s 0 ns, which would disarm it.
-                tv_nsec: at.subsec_nanos().max(1) as _,
-            },
-        };
-        // Cannot fail for a valid fd and a normalized time.
-        let _ = timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec);
-    }
-}
-
 impl PreciseTimer {
-    /// A timer for `slots` workers, and the driver task of the timerfd
-    /// backend if that is the one in use (abort it to stop the timer).
-    fn start(slots: usize) -> (Arc<PreciseTimer>, Option<tokio::task::JoinHandle<()>>) {
-        #[cfg(target_os = "linux")]
-        {
-            if let Ok(fd) = TimerFd::new() {
-                let timer = Arc::new(Self::with_fd(slots, Some(fd)));
-                let driver = tokio::spawn(timer.clone().drive());
-                return (timer, Some(driver));
-            }
-        }
-        (Self::start_thread(slots), None)
-    }
-
-    fn with_fd(slots: usize, #[cfg(target_os = "linux")] fd: Option<TimerFd>) -> PreciseTimer {
-        PreciseTimer {
+    fn start(slots: usize) -> Arc<PreciseTimer> {
+        let timer = Arc::new(PreciseTimer {
             state: Mutex::new(TimerState {
                 heap: std::collections::BinaryHeap::with_capacity(slots),
                 slots: (0..slots).map(|_| TimerSlot::default()).collect(),
-                armed: None,
                 released: false,
                 shutdown: false,
             }),
             cv: std::sync::Condvar::new(),
-            #[cfg(target_os = "linux")]
-            fd,
-        }
-    }
-
-    /// The thread backend.
-    fn start_thread(slots: usize) -> Arc<PreciseTimer> {
-        let timer = Arc::new(Self::with_fd(
-            slots,
-            #[cfg(target_os = "linux")]
-            None,
-        ));
+        });
         let t = timer.clone();
         std::thread::Builder::new()
             .name("load-timer".into())
@@ -1030,40 +942,6 @@ impl PreciseTimer {
         }
     }
 
-    /// The timerfd backend's driver: on each expiry, fire what is due and
-    /// re-arm at the earliest pending deadline.
-    #[cfg(target_os = "linux")]
-    async fn drive(self: Arc<Self>) {
-        let Some(tfd) = &self.fd else {
-            return;
-        };
-        let mut due: Vec<std::task::Waker> = Vec::new();
-        loop {
-            match tfd.fd.readable().await {
-                // Re-arming resets the expiry count, so nothing is read:
-                // the next expiry is a new edge for the reactor.
-                Ok(mut ready) => ready.clear_ready(),
-                // The reactor is gone: the runtime is shutting down.
-                Err(_) => return,
-            }
-            {
-                let mut st = self.lock();
-                if st.shutdown {
-                    return;
-                }
-                st.armed = None;
-                if let Some(next) = st.fire_due(std::time::Instant::now(), &mut due) {
-                    tfd.arm(next);
-                    st.armed = Some(next);
-                }
-            }
-            for w in due.drain(..) {
-                w.wake();
-            }
-        }
-    }
-
-    /// The thread backend's waiter.
     fn run(&self) {
         let mut due: Vec<std::task::Waker> = Vec::new();
         let mut st = self.lock();
@@ -1090,28 +968,6 @@ impl PreciseTimer {
                 }
                 None => self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
             };
-        }
-    }
-
-    /// A new entry due at `deadline` was pushed; `earliest` was the heap's
-    /// first entry before. Make the waiter wake for it.
-    fn schedule(
-        &self,
-        st: &mut TimerState,
-        deadline: std::time::Instant,
-        earliest: Option<std::time::Instant>,
-    ) {
-        #[cfg(target_os = "linux")]
-        if let Some(tfd) = &self.fd {
-            if st.armed.is_none_or(|a| deadline < a) {
-                tfd.arm(deadline);
-                st.armed = Some(deadline);
-            }
-            return;
-        }
-        let _ = &st;
-        if earliest.is_none_or(|e| deadline < e) {
-            self.cv.notify_one();
         }
     }
 
@@ -1166,9 +1022,11 @@ impl std::future::Future for PreciseSleep<'_> {
                 s.waker = Some(cx.waker().clone());
                 let g = s.generation;
                 st.heap.push(std::cmp::Reverse((deadline, slot, g)));
-                self.timer.schedule(&mut st, deadline, earliest);
                 drop(st);
                 self.registered = Some(g);
+                if earliest.is_none_or(|e| deadline < e) {
+                    self.timer.cv.notify_one();
+                }
             }
         }
         std::task::Poll::Pending
@@ -2021,8 +1879,7 @@ async fn worker(
 // Entry points
 // ---------------------------------------------------------------------------
 
-/// Aborts the run's tasks and stops its timer (thread or driver task) when
-/// dropped.
+/// Aborts the run's tasks and stops its timer thread when dropped.
 struct RunGuard {
     tasks: Vec<tokio::task::AbortHandle>,
     timer: Option<Arc<PreciseTimer>>,
@@ -2105,13 +1962,8 @@ pub async fn run_load_until(
         stop: stop.clone(),
     });
     let closed_loop = matches!(config.rate, RateSchedule::ClosedLoop);
-    let (timer, timer_driver) = match config.precise_timer && !closed_loop {
-        true => {
-            let (timer, driver) = PreciseTimer::start(config.connections);
-            (Some(timer), driver)
-        }
-        false => (None, None),
-    };
+    let timer =
+        (config.precise_timer && !closed_loop).then(|| PreciseTimer::start(config.connections));
     let handles: Vec<_> = preconnected
         .into_iter()
         .enumerate()
@@ -2144,7 +1996,6 @@ pub async fn run_load_until(
             .iter()
             .map(|h| h.abort_handle())
             .chain(std::iter::once(watcher.abort_handle()))
-            .chain(timer_driver.as_ref().map(|d| d.abort_handle()))
             .collect(),
         timer,
     };
