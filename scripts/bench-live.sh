@@ -4,7 +4,10 @@
 #   1. load generator vs wrk and hey: closed loop, one thread (hey: one
 #      CPU, GOMAXPROCS=1) each, same connections, against the release
 #      fixture server (shakedown-testsvc, `good`) on 127.0.0.1; req/s,
-#      alternating runs;
+#      alternating runs. Run i is a pair (wrk and the generator back to
+#      back, which goes first alternating with i, then hey): besides the
+#      ratio of the medians the table gives the median and range of the
+#      per-pair ratios, in which the machine's drift between pairs cancels;
 #   2. router overhead: open model at a fixed rate, direct vs through the
 #      router, latency quantiles from the intended send time;
 #   3. wall time of live test 1 (`rolling_good_loses_no_request`) with the
@@ -18,6 +21,7 @@
 #          [--closed-duration 10] [--open-duration 20] [--rps 5000]
 #          [--quiet-below PCT] [--pin] [--no-wrk] [--no-hey] [--no-router] [--no-test1]
 #          [--uncached] [--accuracy-rps N] [--accuracy-duration 10]
+#          [--accuracy-runtime multi2|multi1|current]
 #
 #   --quiet-below PCT  before every measured run, wait (at most 10 min) until
 #                the whole machine was at most PCT % busy over 1 s (the
@@ -28,6 +32,8 @@
 #                shares both cores between them)
 #   --accuracy-rps N  run part 4 at N rps (64 connections, default runtime:
 #                2 workers; pinned to CPU 0 with --pin), RUNS runs
+#   --accuracy-runtime RT  the bench's runtime for part 4 (default multi2,
+#                as in live mode; `current` is one thread, like wrk -t1)
 #   --uncached   also time test 1 cold. DESTRUCTIVE for the shared image
 #                cache: removes every shakedown-testsvc:* image (not in use),
 #                then (a) times the test with the static binary warm, and
@@ -54,6 +60,7 @@ UNCACHED=0
 QUIET=0
 ACC_RPS=0
 ACC_S=10
+ACC_RT=multi2
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -70,7 +77,8 @@ while [ $# -gt 0 ]; do
     --uncached) UNCACHED=1; shift ;;
     --accuracy-rps) ACC_RPS="$2"; shift 2 ;;
     --accuracy-duration) ACC_S="$2"; shift 2 ;;
-    -h | --help) sed -n '2,42p' "$0"; exit 0 ;;
+    --accuracy-runtime) ACC_RT="$2"; shift 2 ;;
+    -h | --help) sed -n '2,49p' "$0"; exit 0 ;;
     *) echo "bench-live: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -93,6 +101,10 @@ trap 'exit 130' INT TERM
 
 log() { printf '[bench-live %s] %s\n' "$(date +%T)" "$*" >&2; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "na"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+# pair_ratios A B: per line, column 1 of file A over column 1 of file B
+pair_ratios() { paste -d' ' <(cut -d' ' -f1 "$1") <(cut -d' ' -f1 "$2") | awk '{if ($2 > 0) printf "%.3f\n", $1/$2}'; }
+# ratio_summary: "median (min–max)" of ratios on stdin, 2 decimals
+ratio_summary() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "na"; exit}; m=(NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); printf "%.2f (%.2f–%.2f)\n", m, a[1], a[NR]}'; }
 # field NAME LINE: the value of NAME=... in a RESULT line
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 busy_pct() { # share of both cores busy over the next second (all processes)
@@ -198,39 +210,46 @@ row() { ROWS+=("| $1 | $2 | $3 | $4 |"); }
 runs() { awk -v c="$1" '{printf "%s%s [%s%%]", (NR > 1 ? ", " : ""), $c, $NF}' "$2"; }
 
 # --- 1. generator vs wrk -----------------------------------------------------
+# closed_wrk, closed_gen: one closed-loop run at $C connections (run $i),
+# appended to $WORK/wrk.$C and $WORK/gen.$C (one line per run, in run order).
+closed_wrk() {
+    wait_quiet
+    log "closed loop, $C connections, run $i/$RUNS: wrk -t1 -c$C -d${CLOSED_S}s | busy before: ${BUSY}%"
+    server_cpu_begin
+    machine_begin
+    out="$( { /usr/bin/time -f 'CPU %U %S' "${CLIENT_PIN[@]}" wrk -t1 -c"$C" -d"${CLOSED_S}s" "$URL"; } 2>&1)"
+    rps="$(sed -n 's/^Requests\/sec: *//p' <<<"$out")"
+    cpu="$(awk '/^CPU/ {printf "%.2f", $2+$3}' <<<"$out")"
+    errs="$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ' || true)"
+    scpu="$(server_cpu_end)"
+    oth="$(others_pct "$cpu" "$scpu")"
+    echo "$rps $cpu $scpu $oth" >>"$WORK/wrk.$C"
+    log "  wrk: $rps req/s, client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}% ${errs}"
+}
+closed_gen() {
+    wait_quiet
+    log "closed loop, $C connections, run $i/$RUNS: generator, current-thread runtime | busy before: ${BUSY}%"
+    server_cpu_begin
+    machine_begin
+    out="$( { /usr/bin/time -f 'CPU %U %S' "${CLIENT_PIN[@]}" "$WORK/bench" closed "$URL" \
+        --connections "$C" --duration "${CLOSED_S}s" --runtime current; } 2>&1)"
+    line="$(grep '^RESULT' <<<"$out")"
+    rps="$(field rps "$line")"
+    cpu="$(awk '/^CPU/ {printf "%.2f", $2+$3}' <<<"$out")"
+    scpu="$(server_cpu_end)"
+    oth="$(others_pct "$cpu" "$scpu")"
+    echo "$rps $cpu $scpu $(field non_ok "$line") $oth" >>"$WORK/gen.$C"
+    log "  generator: $rps req/s, client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}%, non-ok $(field non_ok "$line")"
+}
 if [ "$DO_WRK" = 1 ]; then
     for C in $CONNS; do
         : >"$WORK/wrk.$C"
         : >"$WORK/gen.$C"
         : >"$WORK/hey.$C"
         for i in $(seq "$RUNS"); do
-            wait_quiet
-            log "closed loop, $C connections, run $i/$RUNS: wrk -t1 -c$C -d${CLOSED_S}s | busy before: ${BUSY}%"
-            server_cpu_begin
-            machine_begin
-            out="$( { /usr/bin/time -f 'CPU %U %S' "${CLIENT_PIN[@]}" wrk -t1 -c"$C" -d"${CLOSED_S}s" "$URL"; } 2>&1)"
-            rps="$(sed -n 's/^Requests\/sec: *//p' <<<"$out")"
-            cpu="$(awk '/^CPU/ {printf "%.2f", $2+$3}' <<<"$out")"
-            errs="$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ' || true)"
-            scpu="$(server_cpu_end)"
-            oth="$(others_pct "$cpu" "$scpu")"
-            echo "$rps $cpu $scpu $oth" >>"$WORK/wrk.$C"
-            log "  wrk: $rps req/s, client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}% ${errs}"
-
-            wait_quiet
-            log "closed loop, $C connections, run $i/$RUNS: generator, current-thread runtime | busy before: ${BUSY}%"
-            server_cpu_begin
-            machine_begin
-            out="$( { /usr/bin/time -f 'CPU %U %S' "${CLIENT_PIN[@]}" "$WORK/bench" closed "$URL" \
-                --connections "$C" --duration "${CLOSED_S}s" --runtime current; } 2>&1)"
-            line="$(grep '^RESULT' <<<"$out")"
-            rps="$(field rps "$line")"
-            cpu="$(awk '/^CPU/ {printf "%.2f", $2+$3}' <<<"$out")"
-            scpu="$(server_cpu_end)"
-            oth="$(others_pct "$cpu" "$scpu")"
-            echo "$rps $cpu $scpu $(field non_ok "$line") $oth" >>"$WORK/gen.$C"
-            log "  generator: $rps req/s, client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}%, non-ok $(field non_ok "$line")"
-
+            # A pair: wrk and the generator back to back, the first of them
+            # alternating with i, so drift during a pair does not favour one.
+            if [ $((i % 2)) = 1 ]; then closed_wrk; closed_gen; else closed_gen; closed_wrk; fi
             if [ "$DO_HEY" = 1 ]; then
                 wait_quiet
                 log "closed loop, $C connections, run $i/$RUNS: hey -z ${CLOSED_S}s -c $C -cpus 1 | busy before: ${BUSY}%"
@@ -257,13 +276,18 @@ if [ "$DO_WRK" = 1 ]; then
         row "wrk -t1 -c$C, ${CLOSED_S} s" "$(runs 1 "$WORK/wrk.$C")" "**$wm** req/s" "client CPU ${wc} s (${wus} µs/req)"
         row "generator closed loop, 1 thread, $C conns, ${CLOSED_S} s" "$(runs 1 "$WORK/gen.$C")" "**$gm** req/s" "client CPU ${gc} s (${gus} µs/req)"
         eff="$(awk -v w="$wus" -v g="$gus" 'BEGIN {printf "%.2f", w/g}')"
-        row "ratio generator / wrk ($C conns)" "" "**$ratio**" "target ≥ 1.0; CPU per request wrk / generator: $eff"
+        row "ratio generator / wrk ($C conns), of the medians" "" "**$ratio**" "target ≥ 1.0; CPU per request wrk / generator: $eff"
+        pr="$(pair_ratios "$WORK/gen.$C" "$WORK/wrk.$C")"
+        # CPU per request of each run: cpu_s / (rps * duration), wrk over generator
+        cr="$(paste -d' ' "$WORK/wrk.$C" "$WORK/gen.$C" | awk -v n="$(head -1 "$WORK/wrk.$C" | wc -w)" \
+            '$1 > 0 && $(n + 1) > 0 {w = $2 / $1; g = $(n + 2) / $(n + 1); printf "%.3f\n", w / g}')"
+        row "ratio generator / wrk ($C conns), per pair" "$(tr '\n' ' ' <<<"$pr")" "**$(ratio_summary <<<"$pr")**" "median (range) of the $RUNS pairs; CPU per request wrk / generator per pair: $(ratio_summary <<<"$cr")"
         if [ "$DO_HEY" = 1 ]; then
             hm="$(cut -d' ' -f1 "$WORK/hey.$C" | median)"
             hc="$(cut -d' ' -f2 "$WORK/hey.$C" | median)"
             hus="$(awk -v c="$hc" -v r="$hm" -v d="$CLOSED_S" 'BEGIN {printf "%.1f", c*1e6/(r*d)}')"
             row "hey -c $C -cpus 1 (GOMAXPROCS=1), ${CLOSED_S} s" "$(runs 1 "$WORK/hey.$C")" "**$hm** req/s" "client CPU ${hc} s (${hus} µs/req)"
-            row "ratio generator / hey ($C conns)" "" "**$(awk -v g="$gm" -v h="$hm" 'BEGIN {printf "%.2f", g/h}')**" ""
+            row "ratio generator / hey ($C conns)" "" "**$(awk -v g="$gm" -v h="$hm" 'BEGIN {printf "%.2f", g/h}')**" "per run: $(pair_ratios "$WORK/gen.$C" "$WORK/hey.$C" | ratio_summary)"
         fi
     done
 fi
@@ -304,24 +328,24 @@ if [ "$ACC_RPS" != 0 ]; then
     : >"$WORK/acc"
     for i in $(seq "$RUNS"); do
         wait_quiet
-        log "open model $ACC_RPS rps, ${ACC_S} s, direct, accuracy run $i/$RUNS | busy before: ${BUSY}%"
+        log "open model $ACC_RPS rps, ${ACC_S} s, direct, runtime $ACC_RT, accuracy run $i/$RUNS | busy before: ${BUSY}%"
         server_cpu_begin
         machine_begin
         out="$( { /usr/bin/time -f 'CPU %U %S' "${CLIENT_PIN[@]}" "$WORK/bench" open "$URL" \
-            --rps "$ACC_RPS" --duration "${ACC_S}s" --connections 64; } 2>&1)"
+            --rps "$ACC_RPS" --duration "${ACC_S}s" --connections 64 --runtime "$ACC_RT"; } 2>&1)"
         line="$(grep '^RESULT' <<<"$out")"
         cpu="$(awk '/^CPU/ {printf "%.2f", $2+$3}' <<<"$out")"
         scpu="$(server_cpu_end)"
         oth="$(others_pct "$cpu" "$scpu")"
         # dispatched per second of the schedule's window: the rate achieved
         disp="$(awk -v d="$(field dispatched "$line")" -v w="$(field window_s "$line")" 'BEGIN {printf "%.1f", (w > 0 ? d / w : 0)}')"
-        echo "$disp $(field offered_rps "$line") $(field achieved_rps "$line") $(field lag_p50_us "$line") $(field lag_p99_us "$line") $(field lag_p999_us "$line") $(field lag_max_us "$line") $(field p50_us "$line") $(field p99_us "$line") $(field non_ok "$line") $cpu $(field dispatched_sec_min "$line") $(field dispatched_sec_max "$line") $oth" >>"$WORK/acc"
-        log "  dispatched ${disp}/s of $(field offered_rps "$line") intended (whole seconds: $(field dispatched_sec_min "$line")–$(field dispatched_sec_max "$line")), responses $(field achieved_rps "$line")/s; lateness p50 $(field lag_p50_us "$line") µs, p99 $(field lag_p99_us "$line") µs, p99.9 $(field lag_p999_us "$line") µs, max $(field lag_max_us "$line") µs; latency p50 $(field p50_us "$line") µs, p99 $(field p99_us "$line") µs; non-ok $(field non_ok "$line"); client CPU ${cpu}s, server CPU ${scpu}s, other work ${oth}%"
+        echo "$disp $(field offered_rps "$line") $(field achieved_rps "$line") $(field lag_p50_us "$line") $(field lag_p99_us "$line") $(field lag_p999_us "$line") $(field lag_max_us "$line") $(field p50_us "$line") $(field p99_us "$line") $(field non_ok "$line") $cpu $(field dispatched_sec_min "$line") $(field dispatched_sec_max "$line") $(awk -v c="$cpu" -v d="$(field dispatched "$line")" 'BEGIN {printf "%.2f", (d > 0 ? c * 1e6 / d : 0)}') $oth" >>"$WORK/acc"
+        log "  dispatched ${disp}/s of $(field offered_rps "$line") intended (whole seconds: $(field dispatched_sec_min "$line")–$(field dispatched_sec_max "$line")), responses $(field achieved_rps "$line")/s; lateness p50 $(field lag_p50_us "$line") µs, p99 $(field lag_p99_us "$line") µs, p99.9 $(field lag_p999_us "$line") µs, max $(field lag_max_us "$line") µs; latency p50 $(field p50_us "$line") µs, p99 $(field p99_us "$line") µs; non-ok $(field non_ok "$line"); client CPU ${cpu}s ($(tail -1 "$WORK/acc" | cut -d' ' -f14) µs per dispatched request), server CPU ${scpu}s, other work ${oth}%"
     done
-    names=(x "dispatched req/s" "intended req/s" "responses/s" "lateness p50" "lateness p99" "lateness p99.9" "lateness max" "latency p50" "latency p99" "non-ok" "client CPU s" "fewest dispatched in a second" "most dispatched in a second")
-    units=(x "" "" "" " µs" " µs" " µs" " µs" " µs" " µs" "" "" "" "")
-    for q in 1 2 3 4 5 6 7 8 9 10 11 12 13; do
-        row "${names[$q]} at $ACC_RPS rps, direct, ${ACC_S} s" "$(runs "$q" "$WORK/acc")${units[$q]}" "**$(cut -d' ' -f$q "$WORK/acc" | median)${units[$q]}**" ""
+    names=(x "dispatched req/s" "intended req/s" "responses/s" "lateness p50" "lateness p99" "lateness p99.9" "lateness max" "latency p50" "latency p99" "non-ok" "client CPU s" "fewest dispatched in a second" "most dispatched in a second" "client CPU per dispatched request")
+    units=(x "" "" "" " µs" " µs" " µs" " µs" " µs" " µs" "" "" "" "" " µs")
+    for q in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+        row "${names[$q]} at $ACC_RPS rps, direct, runtime $ACC_RT, ${ACC_S} s" "$(runs "$q" "$WORK/acc")${units[$q]}" "**$(cut -d' ' -f$q "$WORK/acc" | median)${units[$q]}**" ""
     done
 fi
 

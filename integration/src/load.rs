@@ -844,17 +844,28 @@ impl Schedule {
 /// would leave at 11 ms and the generator's own rounding would show up as up
 /// to 1 ms of (coordinated-omission-corrected) latency. Instead one std
 /// thread per run waits on a condvar with a timeout until the earliest
-/// pending slot (futex timeouts are hrtimer-based, ~50 µs slack) and wakes the
-/// worker tasks that are due. Each worker owns one timer slot; heap entries
-/// carry the slot's generation so a cancelled sleep is skipped lazily.
+/// pending slot (futex timeouts are hrtimer-based, ~50 µs slack) and wakes
+/// every worker task already due in one batch. Each worker owns one timer
+/// slot; heap entries carry the slot's generation so a cancelled sleep is
+/// skipped lazily. [`release_all`](Self::release_all) (the run was stopped)
+/// completes every current and future sleep at once.
+///
+/// (A `timerfd` in the run's reactor, driven by a task instead of a thread,
+/// was measured too: no context switches and half the send lag, but more
+/// CPU per request on this VM, where each `timerfd_settime` costs about
+/// 3 µs; docs/BENCHMARKS.md, section 4c.)
 struct PreciseTimer {
     state: Mutex<TimerState>,
     cv: std::sync::Condvar,
 }
 
+type TimerEntry = std::cmp::Reverse<(std::time::Instant, usize, u64)>;
+
 struct TimerState {
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(std::time::Instant, usize, u64)>>,
+    heap: std::collections::BinaryHeap<TimerEntry>,
     slots: Vec<TimerSlot>,
+    /// Every sleep is complete (the run was stopped).
+    released: bool,
     shutdown: bool,
 }
 
@@ -865,12 +876,39 @@ struct TimerSlot {
     fired: bool,
 }
 
+impl TimerState {
+    /// Fire every entry due at `now` (their wakers go to `due`) and drop
+    /// cancelled ones; returns the earliest deadline still pending.
+    fn fire_due(
+        &mut self,
+        now: std::time::Instant,
+        due: &mut Vec<std::task::Waker>,
+    ) -> Option<std::time::Instant> {
+        while let Some(&std::cmp::Reverse((deadline, slot, generation))) = self.heap.peek() {
+            let s = &mut self.slots[slot];
+            let live = s.generation == generation;
+            if live && deadline > now {
+                return Some(deadline);
+            }
+            self.heap.pop();
+            if live {
+                s.fired = true;
+                if let Some(w) = s.waker.take() {
+                    due.push(w);
+                }
+            }
+        }
+        None
+    }
+}
+
 impl PreciseTimer {
     fn start(slots: usize) -> Arc<PreciseTimer> {
         let timer = Arc::new(PreciseTimer {
             state: Mutex::new(TimerState {
                 heap: std::collections::BinaryHeap::with_capacity(slots),
                 slots: (0..slots).map(|_| TimerSlot::default()).collect(),
+                released: false,
                 shutdown: false,
             }),
             cv: std::sync::Condvar::new(),
@@ -892,6 +930,18 @@ impl PreciseTimer {
         self.cv.notify_one();
     }
 
+    /// Complete every current and future sleep now.
+    fn release_all(&self) {
+        let wakers: Vec<std::task::Waker> = {
+            let mut st = self.lock();
+            st.released = true;
+            st.slots.iter_mut().filter_map(|s| s.waker.take()).collect()
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
     fn run(&self) {
         let mut due: Vec<std::task::Waker> = Vec::new();
         let mut st = self.lock();
@@ -900,21 +950,7 @@ impl PreciseTimer {
                 return;
             }
             let now = std::time::Instant::now();
-            let mut wait = None;
-            while let Some(&std::cmp::Reverse((deadline, slot, generation))) = st.heap.peek() {
-                if deadline > now {
-                    wait = Some(deadline - now);
-                    break;
-                }
-                st.heap.pop();
-                let s = &mut st.slots[slot];
-                if s.generation == generation {
-                    s.fired = true;
-                    if let Some(w) = s.waker.take() {
-                        due.push(w);
-                    }
-                }
-            }
+            let wait = st.fire_due(now, &mut due).map(|d| d - now);
             if !due.is_empty() {
                 drop(st);
                 for w in due.drain(..) {
@@ -960,11 +996,14 @@ impl std::future::Future for PreciseSleep<'_> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        if std::time::Instant::now() >= self.deadline {
+        let (slot, deadline) = (self.slot, self.deadline);
+        if self.registered.is_none() && std::time::Instant::now() >= deadline {
             return std::task::Poll::Ready(());
         }
-        let (slot, deadline) = (self.slot, self.deadline);
         let mut st = self.timer.lock();
+        if st.released {
+            return std::task::Poll::Ready(());
+        }
         match self.registered {
             Some(g) => {
                 let s = &mut st.slots[slot];
@@ -1472,6 +1511,10 @@ struct Shared {
     start: Instant,
     schedule: Mutex<Schedule>,
     stop: StopToken,
+    /// The run's three histograms, shared by every worker (see [`Samples`]).
+    histograms: Mutex<Histograms>,
+    /// [`RateSchedule::ClosedLoop`]: a slot is due when it is taken.
+    closed_loop: bool,
 }
 
 impl Shared {
@@ -1479,13 +1522,15 @@ impl Shared {
         t.saturating_duration_since(self.start).as_secs_f64()
     }
 
-    fn take(&self) -> Option<(u64, f64)> {
+    /// The next slot (id, intended offset) and the time it was taken.
+    fn take(&self) -> Option<(u64, f64, Instant)> {
         let mut s = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
-        let now = self.offset(Instant::now());
+        let now = Instant::now();
+        let offset = self.offset(now);
         if self.stop.is_stopped() {
-            s.cut_at(now);
+            s.cut_at(offset);
         }
-        s.take(now)
+        s.take(offset).map(|(id, t)| (id, t, now))
     }
 
     /// Cut the schedule now (the first cut wins). `now` is taken under the
@@ -1527,11 +1572,62 @@ impl Exchange {
     }
 }
 
-struct WorkerStats {
-    outcomes: OutcomeCounts,
-    histogram: Histogram<u64>,
+/// Latency, service time and send lag (µs) of every request.
+struct Histograms {
+    latency: Histogram<u64>,
     service: Histogram<u64>,
     send_lag: Histogram<u64>,
+}
+
+/// A worker's samples not yet in the shared [`Histograms`]: flushed every
+/// [`SAMPLE_BATCH`] requests under one lock. One set of histograms for the
+/// run stays in cache; one set per worker (192 at 64 connections, each
+/// counts array ~100 KB) made nearly every record a cache miss.
+struct Samples {
+    /// (latency, service, send lag) in µs; [`NO_SAMPLE`] where a request has
+    /// none.
+    pending: Vec<[u64; 3]>,
+}
+
+const SAMPLE_BATCH: usize = 64;
+const NO_SAMPLE: u64 = u64::MAX;
+
+impl Samples {
+    fn new() -> Self {
+        Samples {
+            pending: Vec::with_capacity(SAMPLE_BATCH),
+        }
+    }
+
+    fn push(&mut self, shared: &Shared, sample: [u64; 3]) {
+        self.pending.push(sample);
+        if self.pending.len() >= SAMPLE_BATCH {
+            self.flush(shared);
+        }
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut h = shared.histograms.lock().unwrap_or_else(|e| e.into_inner());
+        let h = &mut *h;
+        for s in self.pending.drain(..) {
+            for (hist, v) in [&mut h.latency, &mut h.service, &mut h.send_lag]
+                .into_iter()
+                .zip(s)
+            {
+                if v != NO_SAMPLE {
+                    record_us(hist, v);
+                }
+            }
+        }
+    }
+}
+
+struct WorkerStats {
+    outcomes: OutcomeCounts,
+    samples: Samples,
     non_ok: Vec<RequestRecord>,
     non_ok_dropped: u64,
     records: Vec<RequestRecord>,
@@ -1559,9 +1655,7 @@ impl WorkerStats {
     fn new() -> Self {
         WorkerStats {
             outcomes: OutcomeCounts::default(),
-            histogram: new_histogram(),
-            service: new_histogram(),
-            send_lag: new_histogram(),
+            samples: Samples::new(),
             non_ok: Vec::new(),
             non_ok_dropped: 0,
             records: Vec::new(),
@@ -1602,18 +1696,19 @@ impl WorkerStats {
         let latency_us = latency.as_micros().min(u64::MAX as u128) as u64;
         let outcome = ex.outcome;
         self.outcomes.add(outcome);
+        let mut sample = [NO_SAMPLE; 3];
         if outcome.timed() {
-            record_us(&mut self.histogram, latency_us);
+            sample[0] = latency_us.min(NO_SAMPLE - 1);
         }
         let has_response = ex.status.is_some() && outcome != Outcome::Reset;
         if let (Some(a), true) = (actual, has_response) {
-            let us = done.saturating_duration_since(a).as_micros() as u64;
-            record_us(&mut self.service, us);
+            sample[1] = (done.saturating_duration_since(a).as_micros() as u64).min(NO_SAMPLE - 1);
         }
         if let Some(a) = actual {
-            let us = a.saturating_duration_since(intended).as_micros() as u64;
-            record_us(&mut self.send_lag, us);
+            sample[2] =
+                (a.saturating_duration_since(intended).as_micros() as u64).min(NO_SAMPLE - 1);
         }
+        self.samples.push(shared, sample);
         {
             let b = self.bucket(t as usize);
             b.sent += 1;
@@ -1695,6 +1790,7 @@ async fn exchange(
     wire: &mut Wire,
     actual: &mut Option<Instant>,
     opened: &mut u64,
+    mut now: Option<Instant>,
 ) -> Exchange {
     loop {
         let fresh = match conn {
@@ -1715,7 +1811,13 @@ async fn exchange(
             continue;
         };
         wire.clear();
-        *actual = Some(Instant::now());
+        // The caller's clock reading serves the first attempt on a pooled
+        // connection; after a connect or a retry the clock is read again.
+        let sent_at = match now.take() {
+            Some(t) if !fresh => t,
+            _ => Instant::now(),
+        };
+        *actual = Some(sent_at);
         if stream.write_all(&shared.request).await.is_err() {
             *conn = None;
             if fresh {
@@ -1772,22 +1874,28 @@ async fn worker(
     // The pacing sleep when the precise timer is off, reset per slot.
     let pace = tokio::time::sleep_until(shared.start);
     tokio::pin!(pace);
-    while let Some((id, t)) = shared.take() {
-        let intended = shared.start + Duration::from_secs_f64(t);
-        if intended > Instant::now() {
-            tokio::select! {
-                biased;
-                _ = async {
-                    match &timer {
-                        Some(timer) => timer.sleep_until(slot, intended).await,
-                        None => {
-                            pace.as_mut().reset(intended);
-                            pace.as_mut().await
-                        }
+    while let Some((id, t, mut now)) = shared.take() {
+        // Closed loop: due when taken (not rebuilt from the offset, whose
+        // rounding could put it a nanosecond after `now`).
+        let intended = if shared.closed_loop {
+            now
+        } else {
+            shared.start + Duration::from_secs_f64(t)
+        };
+        if intended > now {
+            match &timer {
+                // A stop releases the precise timer's sleeps.
+                Some(timer) => timer.sleep_until(slot, intended).await,
+                None => {
+                    pace.as_mut().reset(intended);
+                    tokio::select! {
+                        biased;
+                        () = pace.as_mut() => {}
+                        () = shared.stop.stopped() => {}
                     }
-                } => {}
-                _ = shared.stop.stopped() => {}
+                }
             }
+            now = Instant::now();
         }
         if shared.stop.is_stopped() && !shared.keep_after_stop(id, t) {
             // Beyond the cut: this id and every later one is dropped, so ids
@@ -1797,7 +1905,7 @@ async fn worker(
         let tag = phases.at(intended);
         let deadline = intended + shared.timeout;
         let mut actual = None;
-        let ex = if Instant::now() >= deadline {
+        let ex = if now >= deadline {
             Exchange::failed(Outcome::Timeout)
         } else {
             if timeout.deadline() > deadline {
@@ -1805,7 +1913,14 @@ async fn worker(
             }
             let answered = {
                 let opened = &mut stats.connections_opened;
-                let request = exchange(&shared, &mut conn, &mut wire, &mut actual, opened);
+                let request = exchange(
+                    &shared,
+                    &mut conn,
+                    &mut wire,
+                    &mut actual,
+                    opened,
+                    Some(now),
+                );
                 tokio::pin!(request);
                 loop {
                     tokio::select! {
@@ -1832,6 +1947,7 @@ async fn worker(
         let backend = ex.backend.then_some(wire.backend.as_str());
         stats.record(&shared, id, t, intended, actual, done, ex, backend, &tag);
     }
+    stats.samples.flush(&shared);
     stats
 }
 
@@ -1905,6 +2021,7 @@ pub async fn run_load_until(
 
     let start = Instant::now();
     let end = config.max_duration.as_secs_f64();
+    let closed_loop = matches!(config.rate, RateSchedule::ClosedLoop);
     let request = serialize_request(&config.method, &target, &config.headers, &config.body);
     let shared = Arc::new(Shared {
         target,
@@ -1920,8 +2037,13 @@ pub async fn run_load_until(
         start,
         schedule: Mutex::new(Schedule::new(&config.rate, config.max_requests, end)),
         stop: stop.clone(),
+        histograms: Mutex::new(Histograms {
+            latency: new_histogram(),
+            service: new_histogram(),
+            send_lag: new_histogram(),
+        }),
+        closed_loop,
     });
-    let closed_loop = matches!(config.rate, RateSchedule::ClosedLoop);
     let timer =
         (config.precise_timer && !closed_loop).then(|| PreciseTimer::start(config.connections));
     let handles: Vec<_> = preconnected
@@ -1938,12 +2060,16 @@ pub async fn run_load_until(
         })
         .collect();
     // Cut the schedule as soon as the stop is observed, even when every
-    // worker is busy with a slow request.
+    // worker is busy with a slow request, and wake the sleeping ones.
     let watcher = {
         let shared = shared.clone();
+        let timer = timer.clone();
         tokio::spawn(async move {
             shared.stop.stopped().await;
             shared.cut_now();
+            if let Some(t) = timer {
+                t.release_all();
+            }
         })
     };
     // If this future is dropped mid-run, stop the workers and the timer.
@@ -1957,9 +2083,6 @@ pub async fn run_load_until(
     };
 
     let mut outcomes = OutcomeCounts::default();
-    let mut histogram = new_histogram();
-    let mut service_histogram = new_histogram();
-    let mut send_lag_histogram = new_histogram();
     let mut non_ok = Vec::new();
     let mut non_ok_dropped = 0;
     let mut records = Vec::new();
@@ -1976,9 +2099,6 @@ pub async fn run_load_until(
             Err(_) => continue,
         };
         outcomes.merge(&w.outcomes);
-        let _ = histogram.add(&w.histogram);
-        let _ = service_histogram.add(&w.service);
-        let _ = send_lag_histogram.add(&w.send_lag);
         non_ok.extend(w.non_ok);
         non_ok_dropped += w.non_ok_dropped;
         records.extend(w.records);
@@ -2019,6 +2139,18 @@ pub async fn run_load_until(
         (s.next_id, s.window())
     };
     debug_assert_eq!(sent, outcomes.total(), "every request has one outcome");
+    let Histograms {
+        latency: histogram,
+        service: service_histogram,
+        send_lag: send_lag_histogram,
+    } = std::mem::replace(
+        &mut *shared.histograms.lock().unwrap_or_else(|e| e.into_inner()),
+        Histograms {
+            latency: new_histogram(),
+            service: new_histogram(),
+            send_lag: new_histogram(),
+        },
+    );
     let duration = last_done.saturating_duration_since(start);
     let responses = outcomes.ok + outcomes.http_5xx + outcomes.http_other;
     let secs = duration.as_secs_f64();
@@ -2602,5 +2734,63 @@ mod tests {
         assert!(reqs
             .iter()
             .all(|(conn, r)| *conn == 0 && r == expected.as_bytes()));
+    }
+
+    #[tokio::test]
+    async fn a_stop_releases_workers_sleeping_on_the_precise_timer() {
+        // Slot 0 at 0 s, slot 1 at 30 s: a worker takes slot 1 at once and
+        // sleeps on the precise timer. The stop must wake it (and give the
+        // slot back, being past the cut) instead of leaving it asleep until
+        // its intended time.
+        let srv = scripted(|_| Step::Answer(vec![OK])).await;
+        let mut c = LoadConfig::new(srv.url(), 1.0 / 30.0);
+        c.connections = 2;
+        c.max_duration = Duration::from_secs(60);
+        assert!(c.precise_timer);
+        let stop = StopToken::new();
+        let s2 = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            s2.stop();
+        });
+        let t0 = std::time::Instant::now();
+        let r = run_load_until(c, PhaseTag::new("t"), stop).await.unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the sleeping worker was not released: {:?}",
+            t0.elapsed()
+        );
+        assert!(r.stopped_early);
+        assert_eq!((r.sent, r.outcomes.ok), (1, 1), "{:?}", r.outcomes);
+        assert_eq!(srv.requests(), 1);
+    }
+
+    #[tokio::test]
+    async fn every_request_reaches_the_shared_histograms() {
+        // Several workers, each flushing its samples in batches of
+        // SAMPLE_BATCH and once more at its end: nothing is lost or doubled.
+        let srv = scripted(|n| match n % 10 {
+            9 => Step::AnswerThenClose(
+                "HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nshort",
+                Duration::ZERO,
+            ),
+            _ => Step::Answer(vec![OK]),
+        })
+        .await;
+        let mut c = LoadConfig::new(srv.url(), 1.0);
+        c.rate = RateSchedule::ClosedLoop;
+        c.connections = 3;
+        let n = 3 * SAMPLE_BATCH as u64 + 17;
+        c.max_requests = n;
+        let r = run(c).await;
+        assert_eq!(r.sent, n);
+        let resets = r.outcomes.reset;
+        assert!(resets > 0, "{:?}", r.outcomes);
+        assert_eq!(r.outcomes.ok + resets, n, "{:?}", r.outcomes);
+        // Latency for every response; service time only for those answered
+        // in full; send lag for every request handed to a connection.
+        assert_eq!(r.histogram.len(), n - resets);
+        assert_eq!(r.service_histogram.len(), n - resets);
+        assert_eq!(r.send_lag_histogram.len(), n);
     }
 }
