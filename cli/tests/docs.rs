@@ -222,6 +222,20 @@ const RULES: &[(&str, How)] = &[
         },
     ),
     (
+        "scripts/bench-live.sh --pin --connections 16 --runs 7 --closed-duration 5 --no-router --no-test1 --quiet-below 20",
+        How::Manual {
+            why: BENCH_WHY,
+            check: "bash -n scripts/bench-live.sh",
+        },
+    ),
+    (
+        "scripts/bench-live.sh --pin --connections 64 --runs 7 --closed-duration 5 --no-router --no-test1 --quiet-below 20",
+        How::Manual {
+            why: BENCH_WHY,
+            check: "bash -n scripts/bench-live.sh",
+        },
+    ),
+    (
         "RAYON_NUM_THREADS=1 /usr/bin/time -v shakedown compare scenarios/bench/fleet-1m.toml --seeds 1..1 --out out/fleet-1m",
         How::Manual {
             why: BENCH_WHY,
@@ -254,6 +268,13 @@ const RULES: &[(&str, How)] = &[
         How::Manual {
             why: BENCH_WHY,
             check: "grep -q '^bench-peers' justfile",
+        },
+    ),
+    (
+        "scripts/bench-peers.sh --no-kernel --basic-seeds 20 --fleet-seeds 12",
+        How::Manual {
+            why: BENCH_WHY,
+            check: "bash -n scripts/bench-peers.sh",
         },
     ),
     (
