@@ -1579,6 +1579,16 @@ struct Histograms {
     send_lag: Histogram<u64>,
 }
 
+impl Histograms {
+    fn new() -> Self {
+        Histograms {
+            latency: new_histogram(),
+            service: new_histogram(),
+            send_lag: new_histogram(),
+        }
+    }
+}
+
 /// A worker's samples not yet in the shared [`Histograms`]: flushed every
 /// [`SAMPLE_BATCH`] requests under one lock. One set of histograms for the
 /// run stays in cache; one set per worker (192 at 64 connections, each
@@ -2037,11 +2047,7 @@ pub async fn run_load_until(
         start,
         schedule: Mutex::new(Schedule::new(&config.rate, config.max_requests, end)),
         stop: stop.clone(),
-        histograms: Mutex::new(Histograms {
-            latency: new_histogram(),
-            service: new_histogram(),
-            send_lag: new_histogram(),
-        }),
+        histograms: Mutex::new(Histograms::new()),
         closed_loop,
     });
     let timer =
@@ -2145,11 +2151,7 @@ pub async fn run_load_until(
         send_lag: send_lag_histogram,
     } = std::mem::replace(
         &mut *shared.histograms.lock().unwrap_or_else(|e| e.into_inner()),
-        Histograms {
-            latency: new_histogram(),
-            service: new_histogram(),
-            send_lag: new_histogram(),
-        },
+        Histograms::new(),
     );
     let duration = last_done.saturating_duration_since(start);
     let responses = outcomes.ok + outcomes.http_5xx + outcomes.http_other;
